@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
-	haproxycheckv1 "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/wire"
+	haproxycheckv1 "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
 )
 
 // Defaults for fields an annotation leaves unset.
@@ -27,7 +27,7 @@ const (
 	DefaultFall          = 3
 	maxServerCount       = 10000
 	maxDurationMS        = 1<<31 - 1 // HAProxy's largest time value
-	maxExpectedResponse  = 8192     // well inside HAProxy's 16 KiB check buffer, headers included
+	maxExpectedResponse  = 8192      // well inside HAProxy's 16 KiB check buffer, headers included
 	grpcHealthCheckPath  = "/grpc.health.v1.Health/Check"
 	grpcHealthCheckInput = "grpc.health.v1.HealthCheckRequest"
 )
