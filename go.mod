@@ -3,6 +3,7 @@ module github.com/haproxycheck/protoc-gen-haproxycheck
 go 1.26.8
 
 require (
+	github.com/miekg/dns v1.1.73
 	golang.org/x/net v0.62.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12

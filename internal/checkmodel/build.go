@@ -1,6 +1,7 @@
 package checkmodel
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"regexp"
@@ -325,11 +326,11 @@ func (b *fileBuilder) noUnknownFields(elem protoreflect.Descriptor, option strin
 	}
 }
 
-// containsEndOfStream reports whether b holds a frame header tail that the
-// check reads as the end of the call.
+// containsEndOfStream reports whether b holds the type, flags and stream of
+// a frame header that the check reads as the end of the call.
 func containsEndOfStream(b []byte) bool {
-	for _, m := range wire.EndOfStream {
-		if strings.Contains(string(b), string(m)) {
+	for _, f := range wire.EndOfStream {
+		if bytes.Contains(b, f.Tail()) {
 			return true
 		}
 	}

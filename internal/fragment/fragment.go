@@ -39,13 +39,18 @@ func Render(source, version string, c checkmodel.Check) []byte {
 }
 
 // EndOfStreamPattern is the rbinary regular expression that matches once
-// the server has ended the check's call. HAProxy matches rbinary against
-// the received bytes dumped as upper-case hex, two digits per byte; the
-// leading (..)* keeps every match on a byte boundary.
+// the server has ended the check's call: a whole frame header of one of
+// wire.EndOfStream. HAProxy matches rbinary against the received bytes
+// dumped as upper-case hex, two digits per byte; the leading (..)* keeps
+// every match on a byte boundary.
 func EndOfStreamPattern() string {
 	alts := make([]string, len(wire.EndOfStream))
-	for i, m := range wire.EndOfStream {
-		alts[i] = strings.ToUpper(hex.EncodeToString(m))
+	for i, f := range wire.EndOfStream {
+		length := "00...." // a length below 65536
+		if f.Length != wire.AnyLength {
+			length = fmt.Sprintf("%06X", f.Length)
+		}
+		alts[i] = length + strings.ToUpper(hex.EncodeToString(f.Tail()))
 	}
 	return "^(..)*(" + strings.Join(alts, "|") + ")"
 }
@@ -77,9 +82,9 @@ func (w *writer) header(source, version string, c checkmodel.Check) {
 		w.message("Not serving (fails the check at once)", c.NotServingResponse)
 	}
 	w.line("#")
-	w.line("# The check passes only when the server has ended the call (trailers,")
-	w.line("# RST_STREAM or GOAWAY) and its answer holds the healthy response as one")
-	w.line("# complete gRPC message: %s", hex.EncodeToString(c.ExpectedResponse.GRPC))
+	w.line("# The check passes only when the server has ended the call (trailers or")
+	w.line("# RST_STREAM on stream 1) and its answer holds the healthy response as")
+	w.line("# one complete gRPC message: %s", hex.EncodeToString(c.ExpectedResponse.GRPC))
 	w.line("#")
 	w.servers(c.Servers)
 }

@@ -144,20 +144,35 @@ func Message(msg []byte) []byte {
 	return append(out, msg...)
 }
 
-// EndOfStream lists the frame headers, less their 3-byte length, that end
-// the check's call from the server's side: the trailers (HEADERS with
-// END_STREAM and END_HEADERS on stream 1, also a Trailers-Only answer),
-// RST_STREAM on stream 1, and GOAWAY. A check waits for one of these before
-// it judges the answer, because a server's response arrives in TCP segments
-// of any size.
-var EndOfStream = [][]byte{
-	frameHeaderTail(http2.FrameHeaders, http2.FlagHeadersEndStream|http2.FlagHeadersEndHeaders, StreamID),
-	frameHeaderTail(http2.FrameRSTStream, 0, StreamID),
-	frameHeaderTail(http2.FrameGoAway, 0, 0),
+// EndOfStreamFrame is the header of a frame that ends the check's call from
+// the server's side (RFC 9113, section 4.1).
+type EndOfStreamFrame struct {
+	// Length is the payload length, or AnyLength.
+	Length   int
+	Type     http2.FrameType
+	Flags    http2.Flags
+	StreamID uint32
 }
 
-// frameHeaderTail returns the type, flags and stream identifier of a frame
-// header (RFC 9113, section 4.1).
-func frameHeaderTail(t http2.FrameType, f http2.Flags, stream uint32) []byte {
-	return binary.BigEndian.AppendUint32([]byte{byte(t), byte(f)}, stream)
+// AnyLength is the Length of an EndOfStreamFrame whose payload may have any
+// length below 65536, the size of a header block of trailers.
+const AnyLength = -1
+
+// EndOfStream lists the frames that end the check's call: the trailers
+// (HEADERS with END_STREAM and END_HEADERS on stream 1, also a
+// Trailers-Only answer) and RST_STREAM on stream 1. A check waits for one
+// of these before it judges the answer, because a server's response
+// arrives in TCP segments of any size. GOAWAY is left out on purpose: its
+// header (type 7, no flags, stream 0) reads the same as a 7-byte DATA
+// frame's length byte followed by its type, flags and stream, which is
+// what a grpc.health.v1 answer starts with.
+var EndOfStream = []EndOfStreamFrame{
+	{Length: AnyLength, Type: http2.FrameHeaders, Flags: http2.FlagHeadersEndStream | http2.FlagHeadersEndHeaders, StreamID: StreamID},
+	{Length: 4, Type: http2.FrameRSTStream, StreamID: StreamID},
+}
+
+// Tail returns the type, flags and stream identifier of the frame header:
+// the part of it that does not depend on the length.
+func (f EndOfStreamFrame) Tail() []byte {
+	return binary.BigEndian.AppendUint32([]byte{byte(f.Type), byte(f.Flags)}, f.StreamID)
 }

@@ -1,0 +1,296 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/dnstest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/haproxytest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
+)
+
+// exampleProtos are the example's proto files, relative to example/proto.
+var exampleProtos = []string{"servicestatus/servicestatus.proto", "helloworld/greeter.proto"}
+
+// generateExample runs real protoc with the built plugin on the example's
+// protos and returns the output directory.
+func generateExample(t *testing.T) string {
+	t.Helper()
+	protoc := testenv.Tool(t, "protoc")
+	root := testenv.RepoRoot(t)
+	plugin := testenv.BuildPlugin(t)
+	out := t.TempDir()
+	args := []string{
+		"-I", filepath.Join(root, "options"),
+		"-I", filepath.Join(root, "example", "proto"),
+		"--plugin=protoc-gen-haproxycheck=" + plugin,
+		"--haproxycheck_out=" + out,
+		"--haproxycheck_opt=paths=source_relative",
+	}
+	testenv.Run(t, filepath.Join(root, "example", "proto"), time.Minute, protoc, append(args, exampleProtos...)...)
+	return out
+}
+
+// exampleServer builds the example's server once per test run.
+var exampleServer = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "haproxycheck-example-server")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "server")
+	out, err := testenvRun("go", "build", "-o", bin, "./example/server")
+	if err != nil {
+		return "", fmt.Errorf("building the example server: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func testenvRun(name string, args ...string) ([]byte, error) {
+	_, file, _, _ := callerFile()
+	return testenv.RunErr(filepath.Join(filepath.Dir(file), ".."), 5*time.Minute, name, args...)
+}
+
+// serverProcess is a running example server.
+type serverProcess struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  bytes.Buffer
+}
+
+// startExampleServer runs the example server on addr, serving services, and
+// stops it when the test ends.
+func startExampleServer(t *testing.T, addr, services string) *serverProcess {
+	t.Helper()
+	bin, err := exampleServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &serverProcess{done: make(chan struct{})}
+	p.cmd = exec.Command(bin, "-addr", addr, "-services", services, "-drain", "5m")
+	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(p.kill)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("example server on %s did not accept connections within 10s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// drain asks the server to report not serving.
+func (p *serverProcess) drain() { _ = p.cmd.Process.Signal(syscall.SIGTERM) }
+
+// kill stops the server at once and waits for it to exit.
+func (p *serverProcess) kill() {
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// freePort returns a TCP port free on every one of ips.
+func freePort(t *testing.T, ips []string) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", ips[0]+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		l.Close()
+		free := true
+		for _, ip := range ips[1:] {
+			l, err := net.Listen("tcp", net.JoinHostPort(ip, port))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			return port
+		}
+	}
+	t.Fatal("no port free on every test address")
+	return ""
+}
+
+// checkKind is one of the example's checked services.
+type checkKind struct {
+	backend, envVar, serves, other string
+	subnet                         string // the 127.0.N. addresses its servers use
+}
+
+var exampleKinds = []checkKind{
+	{backend: "servicestatus", envVar: "SERVICESTATUS_SERVERS", serves: "servicestatus", other: "greeter", subnet: "127.0.31."},
+	{backend: "greeter", envVar: "GREETER_SERVERS", serves: "greeter", other: "servicestatus", subnet: "127.0.32."},
+}
+
+// TestExampleChecksOnHAProxy loads the fragments that real protoc generates
+// for the example into real HAProxy, which checks real example servers: a
+// healthy one is UP; one that starts draining is DOWN, failed by the
+// response rule (L7RSP) rather than by a timeout; a stopped one is DOWN; a
+// server of the other service is never passed by a check. The healthy and
+// the draining server are also checked through a relay that splits their
+// answers at every byte.
+func TestExampleChecksOnHAProxy(t *testing.T) {
+	gen := generateExample(t)
+	for _, kind := range exampleKinds {
+		t.Run(kind.backend, func(t *testing.T) {
+			t.Parallel()
+			testExampleKind(t, gen, kind)
+		})
+	}
+}
+
+func testExampleKind(t *testing.T, gen string, kind checkKind) {
+	healthyIP, drainIP, stopIP, otherIP := kind.subnet+"1", kind.subnet+"2", kind.subnet+"3", kind.subnet+"4"
+	healthySplitIP, drainSplitIP := kind.subnet+"5", kind.subnet+"6"
+	ips := []string{healthyIP, drainIP, stopIP, otherIP, healthySplitIP, drainSplitIP}
+	port := freePort(t, ips)
+	addr := func(ip string) string { return net.JoinHostPort(ip, port) }
+
+	startExampleServer(t, addr(healthyIP), kind.serves)
+	draining := startExampleServer(t, addr(drainIP), kind.serves)
+	stopped := startExampleServer(t, addr(stopIP), kind.serves)
+	startExampleServer(t, addr(otherIP), kind.other)
+	startByteRelay(t, addr(healthySplitIP), addr(healthyIP))
+	startByteRelay(t, addr(drainSplitIP), addr(drainIP))
+
+	dns := dnstest.Start(t)
+	name := kind.backend + ".test"
+	var parsed []net.IP
+	for _, ip := range ips {
+		parsed = append(parsed, net.ParseIP(ip))
+	}
+	dns.Set(name, parsed...)
+
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "stats.sock")
+	hap := haproxytest.Start(t, dir, socket, haproxytest.MainConfig(socket, dns.Addr),
+		[]string{filepath.Join(gen, "haproxy", kind.backend+".cfg")},
+		[]string{kind.envVar + "=" + name + ":" + port})
+	other := watchServer(t, hap, kind.backend, addr(otherIP))
+
+	const upWithin = 30 * time.Second // rise 2 × inter 2s, plus DNS resolution
+	for _, ip := range []string{healthyIP, drainIP, stopIP, healthySplitIP, drainSplitIP} {
+		s := hap.WaitStatus(t, kind.backend, addr(ip), "UP", upWithin)
+		if s.CheckStatus != "L7OK" {
+			t.Errorf("healthy server %s is UP with last check %s, want L7OK", addr(ip), s.CheckStatus)
+		}
+	}
+	o := hap.WaitStatus(t, kind.backend, addr(otherIP), "DOWN", upWithin)
+	if o.CheckStatus != "L7RSP" {
+		t.Errorf("server of another service: last check %s, want L7RSP (failed by the response rule, not by a timeout)", o.CheckStatus)
+	}
+
+	draining.drain()
+	const downWithin = 20 * time.Second // fall 3 × inter 2s, plus slack
+	for _, ip := range []string{drainIP, drainSplitIP} {
+		d := hap.WaitStatus(t, kind.backend, addr(ip), "DOWN", downWithin)
+		if d.CheckStatus != "L7RSP" {
+			t.Errorf("not-serving server %s: last check %s, want L7RSP (failed at once by the response rule, not by a timeout)", addr(ip), d.CheckStatus)
+		}
+		t.Logf("not-serving answer from %s failed the check in %v (%s)", addr(ip), d.CheckDuration, d.CheckStatus)
+	}
+
+	stopped.kill()
+	s := hap.WaitStatus(t, kind.backend, addr(stopIP), "DOWN", downWithin)
+	if !strings.HasPrefix(s.CheckStatus, "L4") {
+		t.Errorf("stopped server: last check %s, want a layer 4 failure", s.CheckStatus)
+	}
+
+	if h, _, _ := hap.ServerAt(kind.backend, addr(healthyIP)); h.Status != "UP" {
+		t.Errorf("healthy server ended %s (%s), want UP", h.Status, h.CheckStatus)
+	}
+	if h, _, _ := hap.ServerAt(kind.backend, addr(healthySplitIP)); h.Status != "UP" {
+		t.Errorf("healthy server behind the byte relay ended %s (%s), want UP", h.Status, h.CheckStatus)
+	}
+	other.assertNeverPassed(t)
+}
+
+// serverWatch records every state HAProxy reports for one server, from
+// HAProxy's start until the test asks.
+type serverWatch struct {
+	addr   string
+	stop   chan struct{}
+	done   chan struct{}
+	states []haproxytest.Server
+}
+
+// watchServer polls the server of backend at addr every 20 ms.
+func watchServer(t *testing.T, hap *haproxytest.HAProxy, backend, addr string) *serverWatch {
+	w := &serverWatch{addr: addr, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			if s, ok, err := hap.ServerAt(backend, addr); err == nil && ok {
+				w.states = append(w.states, s)
+			}
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(w.finish)
+	return w
+}
+
+func (w *serverWatch) finish() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+// assertNeverPassed fails the test if a check ever passed the server, or
+// if the server was UP again after its first check had failed. (HAProxy 2.6
+// counts a newly resolved server UP until its first check, which fails it
+// at once.)
+func (w *serverWatch) assertNeverPassed(t *testing.T) {
+	t.Helper()
+	w.finish()
+	failed := false
+	for _, s := range w.states {
+		if s.CheckStatus == "L7OK" {
+			t.Errorf("server %s: a check passed (%s, %s)", w.addr, s.Status, s.CheckStatus)
+			return
+		}
+		if s.Status == "DOWN" {
+			failed = true
+		} else if failed && s.Status != "MAINT" {
+			t.Errorf("server %s: %s after its checks had failed", w.addr, s.Status)
+			return
+		}
+	}
+	if !failed {
+		t.Errorf("server %s: never DOWN in %d observations", w.addr, len(w.states))
+	}
+}

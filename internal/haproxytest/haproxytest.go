@@ -1,0 +1,234 @@
+// Package haproxytest runs a real HAProxy for tests and reads the state of
+// its servers from the stats socket.
+package haproxytest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
+)
+
+// Server is one server of a backend, as HAProxy's "show stat" reports it.
+type Server struct {
+	Backend, Name string
+	// Addr is "ip:port", empty while the server has no address.
+	Addr string
+	// Status is UP, DOWN, MAINT, "UP 1/2" (going down) and so on.
+	Status string
+	// CheckStatus is the last check's status: L7OK, L7RSP, L7TOUT, L4CON...
+	CheckStatus string
+	// CheckDuration is how long the last check took.
+	CheckDuration time.Duration
+}
+
+// HAProxy is a running haproxy process.
+type HAProxy struct {
+	socket string
+	mu     sync.Mutex
+	log    bytes.Buffer
+}
+
+// MainConfig returns a minimal main configuration for tests: the stats
+// socket, the log on stderr, timeouts, and a resolvers section named
+// "default" that asks the DNS server at dnsAddr, re-resolving every 200 ms.
+func MainConfig(socket, dnsAddr string) string {
+	return fmt.Sprintf(`global
+    stats socket %s mode 600 level admin
+    log stderr format raw local0 info
+
+defaults
+    log global
+    mode tcp
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+
+resolvers default
+    nameserver test %s
+    resolve_retries 3
+    timeout resolve 200ms
+    timeout retry 200ms
+    hold valid 200ms
+    hold obsolete 1s
+`, socket, dnsAddr)
+}
+
+// Start writes main as the main configuration, runs haproxy in the
+// foreground on it and on the files and directories in fragments, with env
+// added to its environment, and stops it when the test ends. main must
+// declare the stats socket at socket.
+func Start(t testing.TB, dir, socket, main string, fragments []string, env []string) *HAProxy {
+	t.Helper()
+	bin := testenv.Tool(t, "haproxy")
+	mainPath := filepath.Join(dir, "main.cfg")
+	if err := os.WriteFile(mainPath, []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-db", "-f", mainPath}
+	for _, f := range fragments {
+		args = append(args, "-f", f)
+	}
+	h := &HAProxy{socket: socket}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout = h.logWriter()
+	cmd.Stderr = h.logWriter()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting haproxy: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() || os.Getenv("HAPROXYCHECK_TEST_LOG") != "" {
+			t.Logf("haproxy log:\n%s", h.Log())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := h.command("show info"); err == nil {
+			return h
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("haproxy exited: %v\n%s", err, h.Log())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("haproxy's stats socket did not answer within 10s\n%s", h.Log())
+		}
+	}
+}
+
+type logWriter struct{ h *HAProxy }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.h.mu.Lock()
+	defer w.h.mu.Unlock()
+	return w.h.log.Write(p)
+}
+
+func (h *HAProxy) logWriter() io.Writer { return logWriter{h} }
+
+// Log returns what haproxy has logged so far.
+func (h *HAProxy) Log() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.log.String()
+}
+
+// command sends one command to the stats socket and returns the answer.
+func (h *HAProxy) command(cmd string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", h.socket)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(conn, cmd+"\n"); err != nil {
+		return "", err
+	}
+	out, err := io.ReadAll(bufio.NewReader(conn))
+	return string(out), err
+}
+
+// Servers returns the servers of backend.
+func (h *HAProxy) Servers(backend string) ([]Server, error) {
+	out, err := h.command("show stat")
+	if err != nil {
+		return nil, err
+	}
+	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(out, "# ")))
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil || len(rows) == 0 {
+		return nil, fmt.Errorf("reading show stat: %v\n%s", err, out)
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	field := func(row []string, name string) string {
+		if i, ok := col[name]; ok && i < len(row) {
+			return row[i]
+		}
+		return ""
+	}
+	var servers []Server
+	for _, row := range rows[1:] {
+		name := field(row, "svname")
+		if field(row, "pxname") != backend || name == "FRONTEND" || name == "BACKEND" {
+			continue
+		}
+		ms, _ := strconv.Atoi(field(row, "check_duration"))
+		servers = append(servers, Server{
+			Backend:       backend,
+			Name:          name,
+			Addr:          field(row, "addr"),
+			Status:        field(row, "status"),
+			CheckStatus:   field(row, "check_status"),
+			CheckDuration: time.Duration(ms) * time.Millisecond,
+		})
+	}
+	return servers, nil
+}
+
+// ServerAt returns the server of backend whose address is addr.
+func (h *HAProxy) ServerAt(backend, addr string) (Server, bool, error) {
+	servers, err := h.Servers(backend)
+	if err != nil {
+		return Server{}, false, err
+	}
+	for _, s := range servers {
+		if s.Addr == addr {
+			return s, true, nil
+		}
+	}
+	return Server{}, false, nil
+}
+
+// WaitStatus waits, at most timeout, until the server of backend at addr
+// has status want, and returns it.
+func (h *HAProxy) WaitStatus(t testing.TB, backend, addr, want string, timeout time.Duration) Server {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last Server
+	for time.Now().Before(deadline) {
+		s, ok, err := h.ServerAt(backend, addr)
+		if err != nil {
+			t.Fatalf("reading servers of %s: %v", backend, err)
+		}
+		if ok {
+			last = s
+			if s.Status == want {
+				return s
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("server %s of backend %s: status %q, want %q after %v (last check %s)", addr, backend, last.Status, want, timeout, last.CheckStatus)
+	return Server{}
+}

@@ -1,0 +1,75 @@
+// Package testenv finds the real tools that end-to-end tests run (haproxy,
+// protoc) and decides what a missing one means: a skip on a developer's
+// machine, a failure where RequireToolsEnv is set, as it is in CI, so that
+// no test silently stops running there.
+package testenv
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// RequireToolsEnv is the environment variable that turns a missing tool
+// into a test failure.
+const RequireToolsEnv = "HAPROXYCHECK_REQUIRE_TOOLS"
+
+// Tool returns the path of the named program, skipping the test when it is
+// missing, or failing it when RequireToolsEnv is set.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv(RequireToolsEnv) != "" {
+		t.Fatalf("%s is required (%s is set) but not installed: %v", name, RequireToolsEnv, err)
+	}
+	t.Skipf("%s is not installed; install it or run scripts/test, which does", name)
+	return ""
+}
+
+// RepoRoot returns the root of this repository.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the repository")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// BuildPlugin builds protoc-gen-haproxycheck into a temporary directory and
+// returns its path.
+func BuildPlugin(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "protoc-gen-haproxycheck")
+	Run(t, RepoRoot(t), 5*time.Minute, "go", "build", "-o", bin, "./cmd/protoc-gen-haproxycheck")
+	return bin
+}
+
+// Run runs a command in dir, bounded by timeout, and fails the test with
+// its output when it fails. It returns the combined output.
+func Run(t testing.TB, dir string, timeout time.Duration, name string, args ...string) []byte {
+	t.Helper()
+	out, err := RunErr(dir, timeout, name, args...)
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return out
+}
+
+// RunErr runs a command in dir, bounded by timeout, and returns its
+// combined output and error.
+func RunErr(dir string, timeout time.Duration, name string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	return cmd.CombinedOutput()
+}
