@@ -28,7 +28,8 @@ const (
 	DefaultFall          = 3
 	maxServerCount       = 10000
 	maxDurationMS        = 1<<31 - 1 // HAProxy's largest time value
-	maxExpectedResponse  = 8192      // well inside HAProxy's 16 KiB check buffer, headers included
+	maxExpectedResponse  = 700       // its hex must fit on one configuration line of at most 2048 characters
+	maxPath              = 512
 	grpcHealthCheckPath  = "/grpc.health.v1.Health/Check"
 	grpcHealthCheckInput = "grpc.health.v1.HealthCheckRequest"
 )
@@ -61,7 +62,7 @@ func Build(plugin *protogen.Plugin) ([]File, error) {
 		file := b.build()
 		for _, c := range file.Checks {
 			if prev, ok := backends[c.Backend]; ok {
-				b.addf(nil, "service %s: backend %q is already generated for %s; give one of them another name with check.backend", c.Service, c.Backend, prev)
+				b.addf(b.file.Desc.Services().ByName(protoreflect.FullName(c.Service).Name()), "backend %q is already generated for %s; give one of them another name with check.backend", c.Backend, prev)
 				continue
 			}
 			backends[c.Backend] = fmt.Sprintf("service %s in %s", c.Service, f.Desc.Path())
@@ -83,15 +84,18 @@ type fileBuilder struct {
 	problems []error
 }
 
-// addf records a problem at the element's source location.
-func (b *fileBuilder) addf(desc protoreflect.Descriptor, format string, args ...any) {
+// addf records a problem of the service or RPC elem, named with its source
+// location when protoc gave one: "file.proto:12:3: rpc pkg.Svc.Check: ...".
+func (b *fileBuilder) addf(elem protoreflect.Descriptor, format string, args ...any) {
 	where := b.file.Desc.Path()
-	if desc != nil {
-		if loc := b.file.Desc.SourceLocations().ByDescriptor(desc); loc.Path != nil {
-			where = fmt.Sprintf("%s:%d:%d", where, loc.StartLine+1, loc.StartColumn+1)
-		}
+	if loc := b.file.Desc.SourceLocations().ByDescriptor(elem); loc.Path != nil {
+		where = fmt.Sprintf("%s:%d:%d", where, loc.StartLine+1, loc.StartColumn+1)
 	}
-	b.problems = append(b.problems, fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...)))
+	kind := "service"
+	if _, ok := elem.(protoreflect.MethodDescriptor); ok {
+		kind = "rpc"
+	}
+	b.problems = append(b.problems, fmt.Errorf("%s: %s %s: %s", where, kind, elem.FullName(), fmt.Sprintf(format, args...)))
 }
 
 func (b *fileBuilder) build() File {
@@ -129,8 +133,8 @@ func (b *fileBuilder) service(svc *protogen.Service) (Check, bool) {
 	case healthOpt == nil && len(rpcs) == 0:
 		return Check{}, false
 	case len(rpcs) > 1 || (healthOpt != nil && len(rpcs) > 0):
-		b.addf(svc.Desc, "service %s: has %d health checks (grpc_health and health_rpc annotations); a service has one, so keep one annotation",
-			svc.Desc.FullName(), len(rpcs)+boolInt(healthOpt != nil))
+		b.addf(svc.Desc, "has %d health checks (grpc_health and health_rpc annotations); a service has one, so keep one annotation",
+			len(rpcs)+boolInt(healthOpt != nil))
 		return Check{}, false
 	case healthOpt != nil:
 		return b.grpcHealth(svc, healthOpt)
@@ -153,11 +157,11 @@ func (b *fileBuilder) grpcHealth(svc *protogen.Service, opt *haproxycheckv1.Grpc
 		GoService:         svc.GoName,
 		Path:              grpcHealthCheckPath,
 		HealthServiceName: name,
-		Request: b.knownMessage(&grpc_health_v1.HealthCheckRequest{Service: name},
+		Request: b.knownMessage(svc.Desc, &grpc_health_v1.HealthCheckRequest{Service: name},
 			fmt.Sprintf("service: %q", name)),
-		ExpectedResponse: b.knownMessage(&grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING},
+		ExpectedResponse: b.knownMessage(svc.Desc, &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING},
 			"status: SERVING"),
-		NotServingResponse: b.knownMessage(&grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_NOT_SERVING},
+		NotServingResponse: b.knownMessage(svc.Desc, &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_NOT_SERVING},
 			"status: NOT_SERVING"),
 	}
 	if name == "" {
@@ -173,7 +177,7 @@ func (b *fileBuilder) healthRPC(svc *protogen.Service, m *protogen.Method) (Chec
 	opt := proto.GetExtension(m.Desc.Options(), haproxycheckv1.E_HealthRpc).(*haproxycheckv1.HealthRPC)
 	b.noUnknownFields(m.Desc, "health_rpc", opt)
 	if m.Desc.IsStreamingClient() || m.Desc.IsStreamingServer() {
-		b.addf(m.Desc, "rpc %s: is a streaming RPC; a health RPC must be unary (one request, one response)", m.Desc.FullName())
+		b.addf(m.Desc, "is a streaming RPC; a health RPC must be unary (one request, one response)")
 		return Check{}, false
 	}
 	c := Check{
@@ -195,17 +199,16 @@ func (b *fileBuilder) healthRPC(svc *protogen.Service, m *protogen.Method) (Chec
 	}
 	switch {
 	case strings.TrimSpace(opt.GetExpectedResponse()) == "":
-		b.addf(m.Desc, "rpc %s: health_rpc.expected_response is missing; give the healthy response in text format of %s, for example 'status: \"OK\"'",
-			m.Desc.FullName(), m.Output.Desc.FullName())
+		b.addf(m.Desc, "health_rpc.expected_response is missing; give the healthy response in text format of %s, for example 'status: \"OK\"'",
+			m.Output.Desc.FullName())
 	case len(c.ExpectedResponse.Bytes) == 0 && c.ExpectedResponse.Type != "":
-		b.addf(m.Desc, "rpc %s: health_rpc.expected_response %q serializes to the empty message, which any server may answer; set a field that only a healthy server sends",
-			m.Desc.FullName(), opt.GetExpectedResponse())
+		b.addf(m.Desc, "health_rpc.expected_response %q serializes to the empty message, which any server may answer; set a field that only a healthy server sends",
+			opt.GetExpectedResponse())
 	case len(c.ExpectedResponse.Bytes) > maxExpectedResponse:
-		b.addf(m.Desc, "rpc %s: health_rpc.expected_response is %d bytes serialized; at most %d fit in HAProxy's check buffer, so expect a shorter answer",
-			m.Desc.FullName(), len(c.ExpectedResponse.Bytes), maxExpectedResponse)
+		b.addf(m.Desc, "health_rpc.expected_response is %d bytes serialized; at most %d fit on one HAProxy configuration line, so expect a shorter answer",
+			len(c.ExpectedResponse.Bytes), maxExpectedResponse)
 	case containsEndOfStream(c.ExpectedResponse.GRPC):
-		b.addf(m.Desc, "rpc %s: health_rpc.expected_response contains bytes that read as an HTTP/2 end of stream, which would end the check before the answer is whole; expect another value",
-			m.Desc.FullName())
+		b.addf(m.Desc, "health_rpc.expected_response contains bytes that read as an HTTP/2 end of stream, which would end the check before the answer is whole; expect another value")
 	}
 	b.checkSettings(m.Desc, &c, opt.GetCheck())
 	return c, len(b.problems) == n
@@ -213,10 +216,10 @@ func (b *fileBuilder) healthRPC(svc *protogen.Service, m *protogen.Method) (Chec
 
 // knownMessage returns a message of a type this package knows, with its
 // text for comments.
-func (b *fileBuilder) knownMessage(m proto.Message, text string) Message {
+func (b *fileBuilder) knownMessage(elem protoreflect.Descriptor, m proto.Message, text string) Message {
 	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
-		b.addf(nil, "serializing %s: %v", m.ProtoReflect().Descriptor().FullName(), err)
+		b.addf(elem, "cannot serialize %s: %v", m.ProtoReflect().Descriptor().FullName(), err)
 	}
 	return Message{Type: string(m.ProtoReflect().Descriptor().FullName()), Text: text, Bytes: raw, GRPC: wire.Message(raw)}
 }
@@ -225,12 +228,12 @@ func (b *fileBuilder) knownMessage(m proto.Message, text string) Message {
 func (b *fileBuilder) textMessage(elem protoreflect.Descriptor, field string, md protoreflect.MessageDescriptor, text string) Message {
 	msg := dynamicpb.NewMessage(md)
 	if err := prototext.Unmarshal([]byte(text), msg); err != nil {
-		b.addf(elem, "%s: health_rpc.%s is not valid text format of %s: %v", elem.FullName(), field, md.FullName(), err)
+		b.addf(elem, "health_rpc.%s is not valid text format of %s: %v", field, md.FullName(), err)
 		return Message{}
 	}
 	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
 	if err != nil {
-		b.addf(elem, "%s: health_rpc.%s cannot be serialized as %s: %v", elem.FullName(), field, md.FullName(), err)
+		b.addf(elem, "health_rpc.%s cannot be serialized as %s: %v", field, md.FullName(), err)
 		return Message{}
 	}
 	return Message{Type: string(md.FullName()), Text: strings.TrimSpace(text), Bytes: raw, GRPC: wire.Message(raw)}
@@ -239,13 +242,16 @@ func (b *fileBuilder) textMessage(elem protoreflect.Descriptor, field string, md
 // checkSettings fills in c's backend, authority, servers, timing and wire
 // request from the annotation's check settings and their defaults.
 func (b *fileBuilder) checkSettings(elem protoreflect.Descriptor, c *Check, opt *haproxycheckv1.Check) {
+	if len(c.Path) > maxPath {
+		b.addf(elem, "the call's path %s is %d characters; at most %d fit in the comments of HAProxy's configuration lines, so shorten the package, service or RPC name", c.Path, len(c.Path), maxPath)
+	}
 	c.Backend = opt.GetBackend()
 	if c.Backend == "" {
 		c.Backend = strings.ReplaceAll(c.Service, ".", "_")
 	}
 	if !haproxyName.MatchString(c.Backend) {
-		b.addf(elem, "%s: backend name %q is not a safe HAProxy name; use up to 100 letters, digits, '_', '-' and '.', starting with a letter or digit (set check.backend)",
-			elem.FullName(), c.Backend)
+		b.addf(elem, "backend name %q is not a safe HAProxy name; use up to 100 letters, digits, '_', '-' and '.', starting with a letter or digit (set check.backend)",
+			c.Backend)
 	}
 
 	c.Authority = opt.GetAuthority()
@@ -253,7 +259,7 @@ func (b *fileBuilder) checkSettings(elem protoreflect.Descriptor, c *Check, opt 
 		c.Authority = DefaultAuthority
 	}
 	if !authority.MatchString(c.Authority) {
-		b.addf(elem, "%s: check.authority %q is not a valid :authority; use host or host:port without spaces, quotes or '#'", elem.FullName(), c.Authority)
+		b.addf(elem, "check.authority %q is not a valid :authority; use host or host:port without spaces, quotes or '#'", c.Authority)
 	}
 
 	srv := opt.GetServers()
@@ -265,16 +271,16 @@ func (b *fileBuilder) checkSettings(elem protoreflect.Descriptor, c *Check, opt 
 	if c.Servers.Address == "" {
 		c.Servers.EnvVar = strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(c.Backend)) + "_SERVERS"
 	} else if !serverAddress.MatchString(c.Servers.Address) {
-		b.addf(elem, "%s: check.servers.address %q is not a host:port HAProxy can resolve; use a DNS name or address with a port, without spaces or quotes", elem.FullName(), c.Servers.Address)
+		b.addf(elem, "check.servers.address %q is not a host:port HAProxy can resolve; use a DNS name or address with a port, without spaces or quotes", c.Servers.Address)
 	}
 	if c.Servers.Resolvers == "" {
 		c.Servers.Resolvers = DefaultResolvers
 	}
 	if !haproxyName.MatchString(c.Servers.Resolvers) {
-		b.addf(elem, "%s: check.servers.resolvers %q is not a safe HAProxy name; use letters, digits, '_', '-' and '.'", elem.FullName(), c.Servers.Resolvers)
+		b.addf(elem, "check.servers.resolvers %q is not a safe HAProxy name; use letters, digits, '_', '-' and '.'", c.Servers.Resolvers)
 	}
 	if c.Servers.Count > maxServerCount {
-		b.addf(elem, "%s: check.servers.count %d is more than %d server slots", elem.FullName(), c.Servers.Count, maxServerCount)
+		b.addf(elem, "check.servers.count %d is more than %d server slots", c.Servers.Count, maxServerCount)
 	}
 
 	t := opt.GetTiming()
@@ -291,13 +297,13 @@ func (b *fileBuilder) checkSettings(elem protoreflect.Descriptor, c *Check, opt 
 		ms    uint32
 	}{{"inter_ms", c.Timing.InterMS}, {"fastinter_ms", c.Timing.FastinterMS}, {"downinter_ms", c.Timing.DowninterMS}, {"timeout_ms", c.Timing.TimeoutMS}} {
 		if d.ms > maxDurationMS {
-			b.addf(elem, "%s: check.timing.%s %d is longer than HAProxy's largest time value (%d ms)", elem.FullName(), d.field, d.ms, maxDurationMS)
+			b.addf(elem, "check.timing.%s %d is longer than HAProxy's largest time value (%d ms)", d.field, d.ms, maxDurationMS)
 		}
 	}
 
 	enc, err := wire.Encode(wire.Request{Scheme: "http", Authority: c.Authority, Path: c.Path, Message: c.Request.Bytes})
 	if err != nil {
-		b.addf(elem, "%s: %v", elem.FullName(), err)
+		b.addf(elem, "%v", err)
 		return
 	}
 	c.Wire = WireRequest{Preface: enc.Preface, Headers: enc.Headers, Data: enc.Data}
@@ -322,7 +328,7 @@ func (b *fileBuilder) noUnknownFields(elem protoreflect.Descriptor, option strin
 	}
 	walk(option, m.ProtoReflect())
 	for _, where := range unknown {
-		b.addf(elem, "%s: option %s has fields this protoc-gen-haproxycheck does not know; upgrade the plugin to the version of the options file", elem.FullName(), where)
+		b.addf(elem, "option %s has fields this protoc-gen-haproxycheck does not know; upgrade the plugin to the version of the options file", where)
 	}
 }
 

@@ -1,0 +1,207 @@
+package checkmodel_test
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/checkmodel"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
+)
+
+// file returns a test proto file "svc/svc.proto" in text format, with
+// service svc.Svc whose options are serviceOpts and whose RPCs are methods.
+func file(serviceOpts string, methods ...string) string {
+	return `name: "svc/svc.proto" package: "svc" syntax: "proto3"
+dependency: "haproxycheck/v1/haproxycheck.proto"
+options { go_package: "example.com/svc" }
+message_type { name: "Req" field { name: "name" json_name: "name" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL } }
+message_type { name: "Resp" field { name: "status" json_name: "status" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL } }
+service { name: "Svc" options { ` + serviceOpts + ` } ` + strings.Join(methods, " ") + ` }`
+}
+
+// rpc returns an RPC Check(Req) returns (Resp) with health_rpc option opt,
+// or no option when opt is empty.
+func rpc(name, opt string) string {
+	options := ""
+	if opt != "" {
+		options = `options { [haproxycheck.v1.health_rpc] { ` + opt + ` } }`
+	}
+	return fmt.Sprintf(`method { name: %q input_type: ".svc.Req" output_type: ".svc.Resp" %s }`, name, options)
+}
+
+func build(t *testing.T, files ...string) ([]checkmodel.File, error) {
+	t.Helper()
+	return checkmodel.Build(protogentest.Plugin(t, "", files...))
+}
+
+func TestBuildHealthRPC(t *testing.T) {
+	files, err := build(t, file("", rpc("Check", `request: 'name: "haproxy"' expected_response: 'status: "OK"'`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || len(files[0].Checks) != 1 {
+		t.Fatalf("got %d files, want 1 with 1 check", len(files))
+	}
+	c := files[0].Checks[0]
+	if c.Kind != checkmodel.HealthRPC || c.Path != "/svc.Svc/Check" || c.Backend != "svc_Svc" || c.Authority != "localhost" {
+		t.Errorf("check %+v", c)
+	}
+	if want := []byte("\x0a\x07haproxy"); !bytes.Equal(c.Request.Bytes, want) {
+		t.Errorf("request %x, want %x", c.Request.Bytes, want)
+	}
+	if want := []byte("\x00\x00\x00\x00\x04\x0a\x02OK"); !bytes.Equal(c.ExpectedResponse.GRPC, want) {
+		t.Errorf("expected response %x, want %x", c.ExpectedResponse.GRPC, want)
+	}
+	if c.Servers.EnvVar != "SVC_SVC_SERVERS" || c.Servers.Count != 10 || c.Servers.Resolvers != "default" {
+		t.Errorf("servers %+v", c.Servers)
+	}
+	if c.Timing != (checkmodel.Timing{InterMS: 2000, Rise: 2, Fall: 3}) {
+		t.Errorf("timing %+v", c.Timing)
+	}
+	if c.HealthRPC.Input.GoName != "Req" || c.HealthRPC.UnimplementedServer.GoName != "UnimplementedSvcServer" {
+		t.Errorf("Go names %+v", c.HealthRPC)
+	}
+}
+
+func TestBuildGRPCHealth(t *testing.T) {
+	for _, tc := range []struct {
+		opt, wantName string
+		wantRequest   []byte
+	}{
+		{opt: "", wantName: "svc.Svc", wantRequest: []byte("\x0a\x07svc.Svc")},
+		{opt: `service_name: "custom"`, wantName: "custom", wantRequest: []byte("\x0a\x06custom")},
+		{opt: `service_name: ""`, wantName: "", wantRequest: nil},
+	} {
+		files, err := build(t, file(`[haproxycheck.v1.grpc_health] { `+tc.opt+` }`, rpc("Hello", "")))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.opt, err)
+		}
+		c := files[0].Checks[0]
+		if c.Kind != checkmodel.GRPCHealth || c.Path != "/grpc.health.v1.Health/Check" || c.HealthServiceName != tc.wantName {
+			t.Errorf("%s: check %+v", tc.opt, c)
+		}
+		if !bytes.Equal(c.Request.Bytes, tc.wantRequest) {
+			t.Errorf("%s: request %x, want %x", tc.opt, c.Request.Bytes, tc.wantRequest)
+		}
+		if !bytes.Equal(c.ExpectedResponse.GRPC, []byte{0, 0, 0, 0, 2, 0x08, 0x01}) ||
+			!bytes.Equal(c.NotServingResponse.GRPC, []byte{0, 0, 0, 0, 2, 0x08, 0x02}) {
+			t.Errorf("%s: responses %x / %x", tc.opt, c.ExpectedResponse.GRPC, c.NotServingResponse.GRPC)
+		}
+	}
+}
+
+func TestBuildUnannotatedFileHasNoChecks(t *testing.T) {
+	files, err := build(t, file("", rpc("Hello", "")))
+	if err != nil || len(files) != 0 {
+		t.Fatalf("got %v, %v; want no files and no error", files, err)
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	ok := `expected_response: 'status: "OK"'`
+	for _, tc := range []struct {
+		name  string
+		files []string
+		want  string
+	}{
+		{
+			name:  "streaming RPC",
+			files: []string{strings.Replace(file("", rpc("Check", ok)), `output_type: ".svc.Resp"`, `output_type: ".svc.Resp" server_streaming: true`, 1)},
+			want:  "svc/svc.proto: rpc svc.Svc.Check: is a streaming RPC; a health RPC must be unary (one request, one response)",
+		},
+		{
+			name:  "missing expected response",
+			files: []string{file("", rpc("Check", `request: 'name: "x"'`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: health_rpc.expected_response is missing; give the healthy response in text format of svc.Resp, for example 'status: "OK"'`,
+		},
+		{
+			name:  "expected response names an unknown field",
+			files: []string{file("", rpc("Check", `expected_response: 'state: "OK"'`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: health_rpc.expected_response is not valid text format of svc.Resp: proto:`,
+		},
+		{
+			name:  "request of the wrong type",
+			files: []string{file("", rpc("Check", `request: 'name: 5' `+ok))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: health_rpc.request is not valid text format of svc.Req: proto:`,
+		},
+		{
+			name:  "empty expected response",
+			files: []string{file("", rpc("Check", `expected_response: 'status: ""'`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: health_rpc.expected_response "status: \"\"" serializes to the empty message, which any server may answer; set a field that only a healthy server sends`,
+		},
+		{
+			name:  "unsafe backend name",
+			files: []string{file("", rpc("Check", ok+` check: {backend: "a b\nbackend evil"}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: backend name "a b\nbackend evil" is not a safe HAProxy name; use up to 100 letters, digits, '_', '-' and '.', starting with a letter or digit (set check.backend)`,
+		},
+		{
+			name:  "unsafe authority",
+			files: []string{file("", rpc("Check", ok+` check: {authority: "a\" #"}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.authority "a\" #" is not a valid :authority; use host or host:port without spaces, quotes or '#'`,
+		},
+		{
+			name:  "unsafe server address",
+			files: []string{file("", rpc("Check", ok+` check: {servers: {address: "x:1\" check"}}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.servers.address "x:1\" check" is not a host:port HAProxy can resolve; use a DNS name or address with a port, without spaces or quotes`,
+		},
+		{
+			name:  "timing too long",
+			files: []string{file("", rpc("Check", ok+` check: {timing: {inter_ms: 4000000000}}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.timing.inter_ms 4000000000 is longer than HAProxy's largest time value (2147483647 ms)`,
+		},
+		{
+			name:  "two health RPCs",
+			files: []string{file("", rpc("Check", ok), rpc("Check2", ok))},
+			want:  `svc/svc.proto: service svc.Svc: has 2 health checks (grpc_health and health_rpc annotations); a service has one, so keep one annotation`,
+		},
+		{
+			name:  "grpc_health and a health RPC",
+			files: []string{file(`[haproxycheck.v1.grpc_health] {}`, rpc("Check", ok))},
+			want:  `svc/svc.proto: service svc.Svc: has 2 health checks (grpc_health and health_rpc annotations); a service has one, so keep one annotation`,
+		},
+		{
+			name: "backend generated twice",
+			files: []string{
+				file(`[haproxycheck.v1.grpc_health] {check: {backend: "b"}}`),
+				strings.NewReplacer(`"svc/svc.proto"`, `"svc/other.proto"`, `package: "svc"`, `package: "other"`, `".svc.`, `".other.`).
+					Replace(file(`[haproxycheck.v1.grpc_health] {check: {backend: "b"}}`)),
+			},
+			want: `svc/other.proto: service other.Svc: backend "b" is already generated for service svc.Svc in svc/svc.proto; give one of them another name with check.backend`,
+		},
+		{
+			name:  "oversized request",
+			files: []string{file("", rpc("Check", fmt.Sprintf(`request: 'name: "%s"' `, strings.Repeat("x", 17000))+ok))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: request message is 17004 bytes; a check sends at most 16379 (one HTTP/2 DATA frame of 16384 bytes before the server's SETTINGS are known)`,
+		},
+		{
+			name:  "oversized expected response",
+			files: []string{file("", rpc("Check", fmt.Sprintf(`expected_response: 'status: "%s"'`, strings.Repeat("x", 800))))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: health_rpc.expected_response is 803 bytes serialized; at most 700 fit on one HAProxy configuration line, so expect a shorter answer`,
+		},
+		{
+			name:  "path too long",
+			files: []string{strings.ReplaceAll(file("", rpc("Check", ok+` check: {backend: "b"}`)), `"Svc"`, `"`+strings.Repeat("S", 510)+`"`)},
+			want:  "svc/svc.proto: rpc svc." + strings.Repeat("S", 510) + ".Check: the call's path /svc." + strings.Repeat("S", 510) + "/Check is 521 characters",
+		},
+		{
+			name:  "expected response that reads as an end of stream",
+			files: []string{file("", rpc("Check", `expected_response: 'status: "\\x01\\x05\\x00\\x00\\x00\\x01"'`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: health_rpc.expected_response contains bytes that read as an HTTP/2 end of stream, which would end the check before the answer is whole; expect another value`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files, err := build(t, tc.files...)
+			if err == nil {
+				t.Fatalf("no error; want %q", tc.want)
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error:\n got %s\nwant %s", err, tc.want)
+			}
+			if files != nil {
+				t.Errorf("got %d files with the error; want none", len(files))
+			}
+		})
+	}
+}

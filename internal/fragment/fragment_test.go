@@ -1,0 +1,107 @@
+package fragment_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/checkmodel"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/fragment"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/golden"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
+)
+
+func goldenChecks(t *testing.T) []checkmodel.File {
+	t.Helper()
+	files, err := checkmodel.Build(protogentest.Plugin(t, "", protogentest.GoldenFiles...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func TestGolden(t *testing.T) {
+	for _, f := range goldenChecks(t) {
+		for _, c := range f.Checks {
+			golden.Check(t, filepath.Join("testdata", fragment.FileName(c)), fragment.Render(f.Source, "v0.0.0-test", c))
+		}
+	}
+}
+
+// TestFragmentsLoadInHAProxy validates every golden fragment, and one at
+// the size limits, with haproxy -c beside a minimal main configuration.
+func TestFragmentsLoadInHAProxy(t *testing.T) {
+	haproxy := testenv.Tool(t, "haproxy")
+	dir := t.TempDir()
+	main := `defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 1s
+    timeout server 1s
+resolvers dns
+    nameserver local 127.0.0.1:53
+frontend listener
+    bind 127.0.0.1:18443
+    default_backend acme-status
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.cfg"), []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-c", "-f", filepath.Join(dir, "main.cfg")}
+	for _, f := range goldenChecks(t) {
+		for _, c := range f.Checks {
+			path := filepath.Join(dir, fragment.FileName(c))
+			if err := os.WriteFile(path, fragment.Render(f.Source, "v0.0.0-test", c), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, "-f", path)
+			if c.Servers.EnvVar != "" {
+				t.Setenv(c.Servers.EnvVar, "svc.example.internal:50051")
+			}
+		}
+	}
+	limits := limitsCheck(t)
+	path := filepath.Join(dir, fragment.FileName(limits))
+	rendered := fragment.Render("limits.proto", "v0.0.0-test", limits)
+	if err := os.WriteFile(path, rendered, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args = append(args, "-f", path)
+	t.Setenv(limits.Servers.EnvVar, "svc.example.internal:50051")
+	if n := strings.Count(string(rendered), "tcp-check send-binary"); n < 30 {
+		t.Errorf("largest request on %d send-binary lines, want it split over 30 or more", n)
+	}
+
+	out, err := testenv.RunErr(dir, time.Minute, haproxy, args...)
+	if err != nil {
+		t.Fatalf("haproxy -c: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "WARNING") || strings.Contains(line, "ALERT") {
+			t.Errorf("haproxy -c: %s", line)
+		}
+	}
+}
+
+// limitsCheck is a check with the largest request and expected response
+// the model accepts and the longest names.
+func limitsCheck(t *testing.T) checkmodel.Check {
+	t.Helper()
+	long := strings.Repeat("x", 16370)
+	expected := strings.Repeat("y", 696)
+	file := `name: "limits.proto" package: "limits" syntax: "proto3"
+dependency: "haproxycheck/v1/haproxycheck.proto"
+options { go_package: "example.com/limits" }
+message_type { name: "M" field { name: "s" json_name: "s" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL } }
+service { name: "` + strings.Repeat("S", 200) + `" method { name: "Check" input_type: ".limits.M" output_type: ".limits.M"
+  options { [haproxycheck.v1.health_rpc] { request: 's: "` + long + `"' expected_response: 's: "` + expected + `"'
+    check: {backend: "` + strings.Repeat("b", 100) + `"} } } } }`
+	files, err := checkmodel.Build(protogentest.Plugin(t, "", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files[0].Checks[0]
+}

@@ -1,0 +1,80 @@
+// Package protogentest builds protogen plugins from proto files written in
+// protobuf text format as FileDescriptorProtos, so that tests of the check
+// model and of the renderers run without protoc.
+package protogentest
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/compiler/protogen"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/pluginpb"
+
+	_ "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
+)
+
+// OptionsFile is the import path of our options.
+const OptionsFile = "haproxycheck/v1/haproxycheck.proto"
+
+// Plugin returns a plugin asked to generate files, each a
+// FileDescriptorProto in text format; every file may import OptionsFile.
+func Plugin(t testing.TB, parameter string, files ...string) *protogen.Plugin {
+	t.Helper()
+	req := &pluginpb.CodeGeneratorRequest{Parameter: &parameter}
+	for _, dep := range []string{"google/protobuf/descriptor.proto", OptionsFile} {
+		fd, err := protoregistry.GlobalFiles.FindFileByPath(dep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ProtoFile = append(req.ProtoFile, protodesc.ToFileDescriptorProto(fd))
+	}
+	for _, text := range files {
+		fdp := &descriptorpb.FileDescriptorProto{}
+		if err := prototext.Unmarshal([]byte(text), fdp); err != nil {
+			t.Fatalf("test file descriptor: %v\n%s", err, text)
+		}
+		req.ProtoFile = append(req.ProtoFile, fdp)
+		req.FileToGenerate = append(req.FileToGenerate, fdp.GetName())
+	}
+	plugin, err := protogen.Options{}.New(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plugin
+}
+
+// GoldenFiles are the proto files, in text format, whose generated output
+// the renderers' golden tests keep: a health RPC with every check setting,
+// and services checked through grpc.health.v1 by their own name and as the
+// whole server.
+var GoldenFiles = []string{
+	`name: "status/status.proto" package: "acme.status" syntax: "proto3"
+dependency: "haproxycheck/v1/haproxycheck.proto"
+options { go_package: "example.com/acme/status;status" }
+message_type { name: "CheckRequest" field { name: "caller" json_name: "caller" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL } }
+message_type { name: "CheckResponse"
+  field { name: "state" json_name: "state" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL }
+  field { name: "version" json_name: "version" number: 2 type: TYPE_INT32 label: LABEL_OPTIONAL } }
+service { name: "Status" method { name: "Check" input_type: ".acme.status.CheckRequest" output_type: ".acme.status.CheckResponse"
+  options { [haproxycheck.v1.health_rpc] {
+    request: 'caller: "haproxy"'
+    expected_response: "state: \"OK\"\nversion: 2"
+    check: {
+      backend: "acme-status"
+      authority: "status.acme.internal:8443"
+      servers: {address: "status.acme.internal:8443" count: 4 resolvers: "dns"}
+      timing: {inter_ms: 1000 fastinter_ms: 250 downinter_ms: 5000 rise: 3 fall: 2 timeout_ms: 500}
+    }
+  } } } }`,
+	`name: "greeter/greeter.proto" package: "acme.greeter" syntax: "proto3"
+dependency: "haproxycheck/v1/haproxycheck.proto"
+options { go_package: "example.com/acme/greeter;greeter" }
+message_type { name: "HelloRequest" }
+service { name: "Greeter" options { [haproxycheck.v1.grpc_health] {} }
+  method { name: "SayHello" input_type: ".acme.greeter.HelloRequest" output_type: ".acme.greeter.HelloRequest" } }
+service { name: "Farewell" options { [haproxycheck.v1.grpc_health] {service_name: ""} }
+  method { name: "SayBye" input_type: ".acme.greeter.HelloRequest" output_type: ".acme.greeter.HelloRequest" } }`,
+}
