@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,23 +39,29 @@ func generateExample(t *testing.T) string {
 	return out
 }
 
-// exampleServer builds the example's server once per test run.
-var exampleServer = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "haproxycheck-example-server")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "server")
-	out, err := testenvRun("go", "build", "-o", bin, "./example/server")
-	if err != nil {
-		return "", fmt.Errorf("building the example server: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// exampleServerBin is the example server, built once by TestMain.
+var exampleServerBin string
 
-func testenvRun(name string, args ...string) ([]byte, error) {
-	_, file, _, _ := callerFile()
-	return testenv.RunErr(filepath.Join(filepath.Dir(file), ".."), 5*time.Minute, name, args...)
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+// runTests builds the example server for the tests, runs them, and removes
+// the build.
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "haproxycheck-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	root, _ := testenv.Root()
+	exampleServerBin = filepath.Join(dir, "server")
+	if out, err := testenv.RunErr(root, 5*time.Minute, "go", "build", "-o", exampleServerBin, "./example/server"); err != nil {
+		fmt.Fprintf(os.Stderr, "building the example server: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
 }
 
 // serverProcess is a running example server.
@@ -70,12 +75,8 @@ type serverProcess struct {
 // stops it when the test ends.
 func startExampleServer(t *testing.T, addr, services string) *serverProcess {
 	t.Helper()
-	bin, err := exampleServer()
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &serverProcess{done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "-addr", addr, "-services", services, "-drain", "5m")
+	p.cmd = exec.Command(exampleServerBin, "-addr", addr, "-services", services, "-drain", "5m")
 	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -84,7 +85,12 @@ func startExampleServer(t *testing.T, addr, services string) *serverProcess {
 		_ = p.cmd.Wait()
 		close(p.done)
 	}()
-	t.Cleanup(p.kill)
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("example server on %s:\n%s", addr, p.log.String())
+		}
+	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)

@@ -36,11 +36,17 @@ func Tool(t testing.TB, name string) string {
 // RepoRoot returns the root of this repository.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
+	root, ok := Root()
 	if !ok {
 		t.Fatal("cannot locate the repository")
 	}
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return root
+}
+
+// Root returns the root of this repository, found from this source file.
+func Root() (string, bool) {
+	_, file, _, ok := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", ".."), ok
 }
 
 // BuildPlugin builds protoc-gen-haproxycheck into a temporary directory and

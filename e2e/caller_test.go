@@ -1,5 +1,0 @@
-package e2e
-
-import "runtime"
-
-func callerFile() (uintptr, string, int, bool) { return runtime.Caller(0) }
