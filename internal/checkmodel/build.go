@@ -301,12 +301,11 @@ func (b *fileBuilder) checkSettings(elem protoreflect.Descriptor, c *Check, opt 
 		}
 	}
 
-	enc, err := wire.Encode(wire.Request{Scheme: "http", Authority: c.Authority, Path: c.Path, Message: c.Request.Bytes})
+	var err error
+	c.Wire, err = wire.Encode(wire.Request{Scheme: "http", Authority: c.Authority, Path: c.Path, Message: c.Request.Bytes})
 	if err != nil {
 		b.addf(elem, "%v", err)
-		return
 	}
-	c.Wire = WireRequest{Preface: enc.Preface, Headers: enc.Headers, Data: enc.Data}
 }
 
 // noUnknownFields reports fields of our options that this plugin does not

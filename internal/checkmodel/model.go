@@ -8,7 +8,11 @@
 // input.
 package checkmodel
 
-import "google.golang.org/protobuf/compiler/protogen"
+import (
+	"google.golang.org/protobuf/compiler/protogen"
+
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/wire"
+)
 
 // Kind is how a service is checked.
 type Kind int
@@ -64,7 +68,7 @@ type Check struct {
 	// HealthRPC is the Go view of the checked RPC (only for HealthRPC).
 	HealthRPC *GoMethod
 	// Wire is the encoded request, as the check sends it.
-	Wire WireRequest
+	Wire wire.Encoded
 	// Backend is the HAProxy backend name; it is also the fragment's name.
 	Backend string
 	// Authority is the :authority sent.
@@ -97,16 +101,6 @@ type GoMethod struct {
 	Input, Output protogen.GoIdent
 	// UnimplementedServer is protoc-gen-go-grpc's Unimplemented<Service>Server.
 	UnimplementedServer protogen.GoIdent
-}
-
-// WireRequest is the check's request encoded for the wire.
-type WireRequest struct {
-	// Preface is the connection preface with the SETTINGS frame.
-	Preface []byte
-	// Headers is the HEADERS frame.
-	Headers []byte
-	// Data is the DATA frame.
-	Data []byte
 }
 
 // Servers attaches servers to a backend through DNS.

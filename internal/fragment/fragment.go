@@ -105,7 +105,7 @@ func (w *writer) servers(s checkmodel.Servers) {
 	if s.EnvVar != "" {
 		w.line("# Servers: up to %d, from the DNS name and port in the environment", s.Count)
 		w.line("# variable %s, resolved by the resolvers section %q, for example:", s.EnvVar, s.Resolvers)
-		w.line("#   %s=greeter.prod.svc.cluster.local:50051 haproxy -f /etc/haproxy/conf.d/", s.EnvVar)
+		w.line("#   %s=<dns-name>:<port> haproxy -f /etc/haproxy/conf.d/", s.EnvVar)
 		return
 	}
 	w.line("# Servers: up to %d, from the DNS name %s, resolved by the resolvers", s.Count, s.Address)
@@ -120,7 +120,7 @@ func (w *writer) backend(c checkmodel.Check) {
 		w.line("    timeout check %dms", c.Timing.TimeoutMS)
 	}
 	w.line(`    tcp-check connect comment "connect to check %s"`, c.Path)
-	request := bytes.Join([][]byte{c.Wire.Preface, c.Wire.Headers, c.Wire.Data}, nil)
+	request := c.Wire.Bytes()
 	parts := (len(request) + SendChunk - 1) / SendChunk
 	for i := 0; i < parts; i++ {
 		chunk := request[i*SendChunk : min((i+1)*SendChunk, len(request))]
