@@ -20,18 +20,17 @@ import (
 
 // Defaults for fields an annotation leaves unset.
 const (
-	DefaultAuthority     = "localhost"
-	DefaultServerCount   = 10
-	DefaultResolvers     = "default"
-	DefaultInterMS       = 2000
-	DefaultRise          = 2
-	DefaultFall          = 3
-	maxServerCount       = 10000
-	maxDurationMS        = 1<<31 - 1 // HAProxy's largest time value
-	maxExpectedResponse  = 700       // its hex must fit on one configuration line of at most 2048 characters
-	maxPath              = 512
-	grpcHealthCheckPath  = "/grpc.health.v1.Health/Check"
-	grpcHealthCheckInput = "grpc.health.v1.HealthCheckRequest"
+	DefaultAuthority    = "localhost"
+	DefaultServerCount  = 10
+	DefaultResolvers    = "default"
+	DefaultInterMS      = 2000
+	DefaultRise         = 2
+	DefaultFall         = 3
+	maxServerCount      = 10000
+	maxDurationMS       = 1<<31 - 1 // HAProxy's largest time value
+	maxExpectedResponse = 700       // its hex must fit on one configuration line of at most 2048 characters
+	maxPath             = 512       // a path appears in rule comments; this keeps every line well under 2048 characters
+	grpcHealthCheckPath = "/grpc.health.v1.Health/Check"
 )
 
 var (
