@@ -24,16 +24,20 @@ var exampleProtos = []string{"servicestatus/servicestatus.proto", "helloworld/gr
 // protos and returns the output directory.
 func generateExample(t *testing.T) string {
 	t.Helper()
+	return protocExample(t, "paths=source_relative", map[string]string{"haproxycheck": testenv.BuildPlugin(t)})
+}
+
+// protocExample runs real protoc on the example's protos with plugins, a
+// map from a plugin's name ("go" for protoc-gen-go) to its binary, each
+// given param, and returns the output directory.
+func protocExample(t *testing.T, param string, plugins map[string]string) string {
+	t.Helper()
 	protoc := testenv.Tool(t, "protoc")
 	root := testenv.RepoRoot(t)
-	plugin := testenv.BuildPlugin(t)
 	out := t.TempDir()
-	args := []string{
-		"-I", filepath.Join(root, "options"),
-		"-I", filepath.Join(root, "example", "proto"),
-		"--plugin=protoc-gen-haproxycheck=" + plugin,
-		"--haproxycheck_out=" + out,
-		"--haproxycheck_opt=paths=source_relative",
+	args := []string{"-I", filepath.Join(root, "options"), "-I", filepath.Join(root, "example", "proto")}
+	for name, bin := range plugins {
+		args = append(args, "--plugin=protoc-gen-"+name+"="+bin, "--"+name+"_out="+out, "--"+name+"_opt="+param)
 	}
 	testenv.Run(t, filepath.Join(root, "example", "proto"), time.Minute, protoc, append(args, exampleProtos...)...)
 	return out
@@ -146,13 +150,13 @@ func freePort(t *testing.T, ips []string) string {
 
 // checkKind is one of the example's checked services.
 type checkKind struct {
-	backend, envVar, serves, other string
-	subnet                         string // the 127.0.N. addresses its servers use
+	service, backend, envVar, serves, other string
+	subnet                                  string // the 127.0.N. addresses its servers use
 }
 
 var exampleKinds = []checkKind{
-	{backend: "servicestatus", envVar: "SERVICESTATUS_SERVERS", serves: "servicestatus", other: "greeter", subnet: "127.0.31."},
-	{backend: "greeter", envVar: "GREETER_SERVERS", serves: "greeter", other: "servicestatus", subnet: "127.0.32."},
+	{service: "servicestatus.HealthCheck", backend: "servicestatus", envVar: "SERVICESTATUS_SERVERS", serves: "servicestatus", other: "greeter", subnet: "127.0.31."},
+	{service: "helloworld.Greeter", backend: "greeter", envVar: "GREETER_SERVERS", serves: "greeter", other: "servicestatus", subnet: "127.0.32."},
 }
 
 // TestExampleChecksOnHAProxy loads the fragments that real protoc generates
@@ -197,7 +201,7 @@ func testExampleKind(t *testing.T, gen string, kind checkKind) {
 	dir := t.TempDir()
 	socket := filepath.Join(dir, "stats.sock")
 	hap := haproxytest.Start(t, dir, socket, haproxytest.MainConfig(socket, dns.Addr),
-		[]string{filepath.Join(gen, "haproxy", kind.backend+".cfg")},
+		[]string{filepath.Join(gen, "haproxy", kind.service+".cfg")},
 		[]string{kind.envVar + "=" + name + ":" + port})
 	other := watchServer(t, hap, kind.backend, addr(otherIP))
 

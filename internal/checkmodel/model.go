@@ -69,7 +69,7 @@ type Check struct {
 	HealthRPC *GoMethod
 	// Wire is the encoded request, as the check sends it.
 	Wire wire.Encoded
-	// Backend is the HAProxy backend name; it is also the fragment's name.
+	// Backend is the HAProxy backend name.
 	Backend string
 	// Authority is the :authority sent.
 	Authority string

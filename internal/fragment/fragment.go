@@ -23,9 +23,12 @@ import (
 // every line stays well inside HAProxy's 2048-character line limit.
 const SendChunk = 512
 
-// FileName returns the name of the fragment file of c.
+// FileName returns the name of the fragment file of c: the service's full
+// name, unique in every set of proto files that compiles together, so that
+// fragments never collide, not even when buf runs the plugin once per
+// directory.
 func FileName(c checkmodel.Check) string {
-	return c.Backend + ".cfg"
+	return c.Service + ".cfg"
 }
 
 // Render returns the fragment of check c, generated from the proto file

@@ -5,13 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/checkmodel"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/fragment"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/golden"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/haproxytest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
 )
 
 func goldenChecks(t *testing.T) []checkmodel.File {
@@ -34,55 +33,33 @@ func TestGolden(t *testing.T) {
 // TestFragmentsLoadInHAProxy validates every golden fragment, and one at
 // the size limits, with haproxy -c beside a minimal main configuration.
 func TestFragmentsLoadInHAProxy(t *testing.T) {
-	haproxy := testenv.Tool(t, "haproxy")
 	dir := t.TempDir()
-	main := `defaults
-    mode tcp
-    timeout connect 1s
-    timeout client 1s
-    timeout server 1s
-resolvers dns
-    nameserver local 127.0.0.1:53
-frontend listener
-    bind 127.0.0.1:18443
-    default_backend acme-status
-`
-	if err := os.WriteFile(filepath.Join(dir, "main.cfg"), []byte(main), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"-c", "-f", filepath.Join(dir, "main.cfg")}
+	// The golden files' custom resolvers section.
+	write(t, filepath.Join(dir, "resolvers.cfg"), []byte("resolvers dns\n    nameserver local 127.0.0.1:53\n"))
+	var env []string
 	for _, f := range goldenChecks(t) {
 		for _, c := range f.Checks {
-			path := filepath.Join(dir, fragment.FileName(c))
-			if err := os.WriteFile(path, fragment.Render(f.Source, "v0.0.0-test", c), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			args = append(args, "-f", path)
+			write(t, filepath.Join(dir, fragment.FileName(c)), fragment.Render(f.Source, "v0.0.0-test", c))
 			if c.Servers.EnvVar != "" {
-				t.Setenv(c.Servers.EnvVar, "svc.example.internal:50051")
+				env = append(env, c.Servers.EnvVar+"=svc.example.internal:50051")
 			}
 		}
 	}
 	limits := limitsCheck(t)
-	path := filepath.Join(dir, fragment.FileName(limits))
 	rendered := fragment.Render("limits.proto", "v0.0.0-test", limits)
-	if err := os.WriteFile(path, rendered, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args = append(args, "-f", path)
-	t.Setenv(limits.Servers.EnvVar, "svc.example.internal:50051")
+	write(t, filepath.Join(dir, fragment.FileName(limits)), rendered)
+	env = append(env, limits.Servers.EnvVar+"=svc.example.internal:50051")
 	if n := strings.Count(string(rendered), "tcp-check send-binary"); n < 30 {
 		t.Errorf("largest request on %d send-binary lines, want it split over 30 or more", n)
 	}
+	haproxytest.Validate(t, env, dir)
+}
 
-	out, err := testenv.RunErr(dir, time.Minute, haproxy, args...)
-	if err != nil {
-		t.Fatalf("haproxy -c: %v\n%s", err, out)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.Contains(line, "WARNING") || strings.Contains(line, "ALERT") {
-			t.Errorf("haproxy -c: %s", line)
-		}
+// write writes b to the file at path.
+func write(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -232,3 +232,50 @@ func (h *HAProxy) WaitStatus(t testing.TB, backend, addr, want string, timeout t
 	t.Fatalf("server %s of backend %s: status %q, want %q after %v (last check %s)", addr, backend, last.Status, want, timeout, last.CheckStatus)
 	return Server{}
 }
+
+// validateMain is the main configuration that Validate loads fragments
+// beside: the defaults and the "default" resolvers section that fragments
+// expect, and a frontend, without which haproxy -c reports no listener.
+const validateMain = `defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 1s
+    timeout server 1s
+
+resolvers default
+    nameserver local 127.0.0.1:53
+
+frontend validate
+    bind 127.0.0.1:18443
+    tcp-request connection reject
+`
+
+// Validate runs haproxy -c on the files and directories in fragments,
+// beside a minimal main configuration, with env added to its environment,
+// and fails the test if HAProxy rejects them or warns about anything.
+func Validate(t testing.TB, env []string, fragments ...string) {
+	t.Helper()
+	bin := testenv.Tool(t, "haproxy")
+	dir := t.TempDir()
+	mainPath := filepath.Join(dir, "main.cfg")
+	if err := os.WriteFile(mainPath, []byte(validateMain), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-c", "-f", mainPath}
+	for _, f := range fragments {
+		args = append(args, "-f", f)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("haproxy -c: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "WARNING") || strings.Contains(line, "ALERT") {
+			t.Errorf("haproxy -c: %s", line)
+		}
+	}
+}
