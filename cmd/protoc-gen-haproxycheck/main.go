@@ -2,7 +2,7 @@
 // HAProxy health checks for gRPC services from their proto files.
 //
 // For every service annotated with the options of haproxycheck.v1, it writes
-// an HAProxy configuration fragment, haproxy/<backend>.cfg, whose tcp-check
+// an HAProxy configuration fragment, haproxy/<package>.<Service>.cfg, whose tcp-check
 // rules send one complete HTTP/2 gRPC call and accept exactly the healthy
 // answer; and, beside protoc-gen-go's output, <file>_haproxycheck.pb.go with
 // the Go code that gives that answer.
@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/compiler/protogen"
+	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/pluginpb"
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/checkmodel"
@@ -30,6 +31,13 @@ import (
 // fragmentDir is the directory, below the output directory, that holds the
 // HAProxy fragments.
 const fragmentDir = "haproxy"
+
+// The editions the plugin takes, the same range as the protoc-gen-go it is
+// built with: proto2, proto3 and Editions 2023 and 2024.
+const (
+	firstEdition = descriptorpb.Edition_EDITION_PROTO2
+	lastEdition  = descriptorpb.Edition_EDITION_2024
+)
 
 const usage = `protoc-gen-haproxycheck is a protoc and buf plugin; run it through them:
 
@@ -63,7 +71,10 @@ func unknownParameter(name, value string) error {
 // generate writes every fragment and Go file, or nothing if any annotation
 // is invalid.
 func generate(plugin *protogen.Plugin) error {
-	plugin.SupportedFeatures = uint64(pluginpb.CodeGeneratorResponse_FEATURE_PROTO3_OPTIONAL)
+	plugin.SupportedFeatures = uint64(pluginpb.CodeGeneratorResponse_FEATURE_PROTO3_OPTIONAL |
+		pluginpb.CodeGeneratorResponse_FEATURE_SUPPORTS_EDITIONS)
+	plugin.SupportedEditionsMinimum = firstEdition
+	plugin.SupportedEditionsMaximum = lastEdition
 	files, err := checkmodel.Build(plugin)
 	if err != nil {
 		return err

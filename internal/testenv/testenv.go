@@ -53,8 +53,23 @@ func Root() (string, bool) {
 // returns its path.
 func BuildPlugin(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "protoc-gen-haproxycheck")
-	Run(t, RepoRoot(t), 5*time.Minute, "go", "build", "-o", bin, "./cmd/protoc-gen-haproxycheck")
+	return build(t, "protoc-gen-haproxycheck", "./cmd/protoc-gen-haproxycheck")
+}
+
+// BuildTool builds the command pkg, pinned in the tools module whose go.mod
+// is modfile (relative to the repository, such as "tools/go.mod"), into a
+// temporary directory and returns its path.
+func BuildTool(t testing.TB, modfile, pkg string) string {
+	t.Helper()
+	return build(t, filepath.Base(pkg), "-modfile="+modfile, pkg)
+}
+
+// build runs go build with args into a temporary directory and returns the
+// path of the binary, named name.
+func build(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	Run(t, RepoRoot(t), 10*time.Minute, "go", append([]string{"build", "-o", bin}, args...)...)
 	return bin
 }
 
