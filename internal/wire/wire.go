@@ -14,7 +14,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -82,8 +84,20 @@ func (e Encoded) Bytes() []byte {
 }
 
 // Encode encodes r as the first and only call on a new HTTP/2 connection.
-// It fails when the header block or the message does not fit in one frame.
+// It fails when a header field is not one a server accepts, or when the
+// header block or the message does not fit in one frame.
 func Encode(r Request) (Encoded, error) {
+	if r.Scheme != "http" && r.Scheme != "https" {
+		return Encoded{}, fmt.Errorf(":scheme %q is neither http nor https", r.Scheme)
+	}
+	if !strings.HasPrefix(r.Path, "/") {
+		return Encoded{}, fmt.Errorf(":path %q does not start with '/'", r.Path)
+	}
+	for _, f := range r.HeaderFields() {
+		if f.Value == "" || !httpguts.ValidHeaderFieldValue(f.Value) {
+			return Encoded{}, fmt.Errorf("%s %q is not a valid HTTP/2 header value (empty, or holding control characters)", f.Name, f.Value)
+		}
+	}
 	if len(r.Message) > MaxRequestMessage {
 		return Encoded{}, fmt.Errorf("request message is %d bytes; a check sends at most %d (one HTTP/2 DATA frame of %d bytes before the server's SETTINGS are known)",
 			len(r.Message), MaxRequestMessage, MaxFramePayload)

@@ -139,3 +139,19 @@ func TestMessage(t *testing.T) {
 		t.Errorf("Message = %x, want %x", got, want)
 	}
 }
+
+func TestEncodeRefusesInvalidHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		req  Request
+		want string
+	}{
+		{Request{Scheme: "ftp", Authority: "a", Path: "/a.B/C"}, `:scheme "ftp" is neither http nor https`},
+		{Request{Scheme: "http", Authority: "a", Path: "a.B/C"}, `:path "a.B/C" does not start with '/'`},
+		{Request{Scheme: "http", Authority: "a\nb", Path: "/a.B/C"}, `:authority "a\nb" is not a valid HTTP/2 header value`},
+		{Request{Scheme: "http", Authority: "", Path: "/a.B/C"}, `:authority "" is not a valid HTTP/2 header value`},
+	} {
+		if _, err := Encode(tc.req); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("Encode(%+v) error %v, want %q", tc.req, err, tc.want)
+		}
+	}
+}
