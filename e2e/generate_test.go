@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +31,12 @@ const exampleGenModule = "github.com/haproxycheck/protoc-gen-haproxycheck/exampl
 // names its own, buf names none ("(unknown)").
 var protocVersionLine = regexp.MustCompile(`(?m)^(//[ \t]+-?[ \t]*protoc[ \t]+)\S+$`)
 
+// withoutProtocVersion returns generated Go code with the compiler version
+// in its header replaced by buf's "(unknown)".
+func withoutProtocVersion(b []byte) []byte {
+	return protocVersionLine.ReplaceAll(b, []byte("${1}(unknown)"))
+}
+
 // TestProtocOutputIsCommitted fails when the committed example/gen differs
 // from what real protoc generates with protoc-gen-go, protoc-gen-go-grpc
 // and this plugin, given paths=source_relative or module=, apart from the
@@ -44,10 +51,33 @@ func TestProtocOutputIsCommitted(t *testing.T) {
 	for _, param := range []string{"paths=source_relative", "module=" + exampleGenModule} {
 		t.Run(param, func(t *testing.T) {
 			got := protocExample(t, param, plugins)
-			assertSameTree(t, got, want, func(b []byte) []byte {
-				return protocVersionLine.ReplaceAll(b, []byte("${1}(unknown)"))
-			})
+			assertSameTree(t, got, want, withoutProtocVersion)
 		})
+	}
+}
+
+// TestOptionsGoCodeIsCommitted fails when the options' committed Go code
+// differs from what protoc-gen-go generates from the options proto.
+func TestOptionsGoCodeIsCommitted(t *testing.T) {
+	protoc := testenv.Tool(t, "protoc")
+	root := testenv.RepoRoot(t)
+	out := t.TempDir()
+	testenv.Run(t, root, time.Minute, protoc, "-I", "options",
+		"--plugin=protoc-gen-go="+testenv.BuildTool(t, toolsModfile, protocGenGo),
+		"--go_out="+out, "--go_opt=module=github.com/haproxycheck/protoc-gen-haproxycheck",
+		"options/haproxycheck/v1/haproxycheck.proto")
+	const file = "options/haproxycheck/v1/haproxycheck.pb.go"
+	got, err := os.ReadFile(filepath.Join(out, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(root, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(withoutProtocVersion(got), withoutProtocVersion(want)) {
+		t.Errorf("%s differs from protoc-gen-go's output; regenerate it:\n"+
+			"protoc -I options --go_out=. --go_opt=module=github.com/haproxycheck/protoc-gen-haproxycheck %s", file, strings.TrimSuffix(file, ".pb.go")+".proto")
 	}
 }
 

@@ -36,8 +36,7 @@ func TestProtocReportsErrors(t *testing.T) {
 	protoc := testenv.Tool(t, "protoc")
 	root := testenv.RepoRoot(t)
 	plugin := testenv.BuildPlugin(t)
-	src := t.TempDir()
-	bad := `syntax = "proto3";
+	const streaming = `syntax = "proto3";
 package bad;
 import "haproxycheck/v1/haproxycheck.proto";
 option go_package = "example.com/bad";
@@ -49,17 +48,19 @@ service Bad {
   }
 }
 `
-	if err := os.WriteFile(filepath.Join(src, "bad.proto"), []byte(bad), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
-		name, param, want string
+		name, proto, param, want string
 	}{
-		{"streaming RPC", "paths=source_relative", "bad.proto:8:3: rpc bad.Bad.Watch: is a streaming RPC; a health RPC must be unary"},
-		{"unknown parameter", "paths=source_relative,colour=blue", `unknown parameter "colour": protoc-gen-haproxycheck takes only paths, module and M parameters`},
+		{"streaming RPC", streaming, "paths=source_relative", "bad.proto:8:3: rpc bad.Bad.Watch: is a streaming RPC; a health RPC must be unary"},
+		{"unknown parameter", streaming, "paths=source_relative,colour=blue", `unknown parameter "colour": protoc-gen-haproxycheck takes only paths, module and M parameters`},
+		{"no Go package", strings.Replace(streaming, `option go_package = "example.com/bad";`, "", 1), "paths=source_relative",
+			`unable to determine Go import path for "bad.proto"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out := t.TempDir()
+			src, out := t.TempDir(), t.TempDir()
+			if err := os.WriteFile(filepath.Join(src, "bad.proto"), []byte(tc.proto), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			stderr, err := testenv.RunErr(src, time.Minute, protoc,
 				"-I", filepath.Join(root, "options"), "-I", src,
 				"--plugin=protoc-gen-haproxycheck="+plugin,

@@ -27,7 +27,8 @@ const (
 	DefaultRise         = 2
 	DefaultFall         = 3
 	maxServerCount      = 10000
-	maxDurationMS       = 1<<31 - 1 // HAProxy's largest time value
+	maxInt              = 1<<31 - 1 // HAProxy's largest rise and fall
+	maxDurationMS       = maxInt    // HAProxy's largest time value
 	maxExpectedResponse = 700       // its hex must fit on one configuration line of at most 2048 characters
 	maxPath             = 512       // a path appears in rule comments; this keeps every line well under 2048 characters
 	grpcHealthCheckPath = "/grpc.health.v1.Health/Check"
@@ -52,6 +53,7 @@ func Build(plugin *protogen.Plugin) ([]File, error) {
 		files    []File
 		problems []error
 		backends = map[string]string{} // backend name → element that claimed it
+		services = map[string]string{} // lower-case service name → service
 	)
 	for _, f := range plugin.Files {
 		if !f.Generate {
@@ -65,6 +67,10 @@ func Build(plugin *protogen.Plugin) ([]File, error) {
 				continue
 			}
 			backends[c.Backend] = fmt.Sprintf("service %s in %s", c.Service, f.Desc.Path())
+			if prev, ok := services[strings.ToLower(c.Service)]; ok {
+				b.addf(b.file.Desc.Services().ByName(protoreflect.FullName(c.Service).Name()), "differs from service %s only in case, so their fragment files would be one file on case-insensitive file systems; rename one of them", prev)
+			}
+			services[strings.ToLower(c.Service)] = c.Service
 		}
 		problems = append(problems, b.problems...)
 		if len(file.Checks) > 0 {
@@ -209,6 +215,12 @@ func (b *fileBuilder) healthRPC(svc *protogen.Service, m *protogen.Method) (Chec
 	case containsEndOfStream(c.ExpectedResponse.GRPC):
 		b.addf(m.Desc, "health_rpc.expected_response contains bytes that read as an HTTP/2 end of stream, which would end the check before the answer is whole; expect another value")
 	}
+	if opt.GetNotServingResponse() != "" {
+		c.NotServingResponse = b.textMessage(m.Desc, "not_serving_response", m.Output.Desc, opt.GetNotServingResponse())
+		if len(c.ExpectedResponse.GRPC) > 0 && len(c.NotServingResponse.GRPC) > 0 && bytes.Contains(c.NotServingResponse.GRPC, c.ExpectedResponse.GRPC) {
+			b.addf(m.Desc, "health_rpc.not_serving_response holds the expected response, so the check would pass on a server that is not serving; make the two answers differ")
+		}
+	}
 	b.checkSettings(m.Desc, &c, opt.GetCheck())
 	return c, len(b.problems) == n
 }
@@ -297,6 +309,14 @@ func (b *fileBuilder) checkSettings(elem protoreflect.Descriptor, c *Check, opt 
 	}{{"inter_ms", c.Timing.InterMS}, {"fastinter_ms", c.Timing.FastinterMS}, {"downinter_ms", c.Timing.DowninterMS}, {"timeout_ms", c.Timing.TimeoutMS}} {
 		if d.ms > maxDurationMS {
 			b.addf(elem, "check.timing.%s %d is longer than HAProxy's largest time value (%d ms)", d.field, d.ms, maxDurationMS)
+		}
+	}
+	for _, n := range []struct {
+		field string
+		n     uint32
+	}{{"rise", c.Timing.Rise}, {"fall", c.Timing.Fall}} {
+		if n.n > maxInt {
+			b.addf(elem, "check.timing.%s %d is more than HAProxy takes (%d)", n.field, n.n, maxInt)
 		}
 	}
 

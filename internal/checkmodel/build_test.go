@@ -190,6 +190,60 @@ func TestBuildErrors(t *testing.T) {
 			files: []string{file("", rpc("Check", `expected_response: 'status: "\\x01\\x05\\x00\\x00\\x00\\x01"'`))},
 			want:  `svc/svc.proto: rpc svc.Svc.Check: health_rpc.expected_response contains bytes that read as an HTTP/2 end of stream, which would end the check before the answer is whole; expect another value`,
 		},
+		{
+			name:  "expected response that does not parse",
+			files: []string{file("", rpc("Check", `expected_response: 'status: "OK'`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: health_rpc.expected_response is not valid text format of svc.Resp: proto:`,
+		},
+		{
+			name:  "request that does not parse",
+			files: []string{file("", rpc("Check", `request: 'name {' `+ok))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: health_rpc.request is not valid text format of svc.Req: proto:`,
+		},
+		{
+			name:  "not-serving response equal to the expected response",
+			files: []string{file("", rpc("Check", ok+` not_serving_response: 'status: "OK"'`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: health_rpc.not_serving_response holds the expected response, so the check would pass on a server that is not serving; make the two answers differ`,
+		},
+		{
+			name:  "not-serving response of the wrong type",
+			files: []string{file("", rpc("Check", ok+` not_serving_response: 'status: 3'`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: health_rpc.not_serving_response is not valid text format of svc.Resp: proto:`,
+		},
+		{
+			name:  "non-ASCII backend name",
+			files: []string{file("", rpc("Check", ok+` check: {backend: "café"}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: backend name "café" is not a safe HAProxy name; use up to 100 letters, digits, '_', '-' and '.', starting with a letter or digit (set check.backend)`,
+		},
+		{
+			name:  "backend name with a comment",
+			files: []string{file(`[haproxycheck.v1.grpc_health] {check: {backend: "b#x"}}`)},
+			want:  `svc/svc.proto: service svc.Svc: backend name "b#x" is not a safe HAProxy name; use up to 100 letters, digits, '_', '-' and '.', starting with a letter or digit (set check.backend)`,
+		},
+		{
+			name:  "resolvers name with white space",
+			files: []string{file("", rpc("Check", ok+` check: {servers: {resolvers: "my dns"}}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.servers.resolvers "my dns" is not a safe HAProxy name; use letters, digits, '_', '-' and '.'`,
+		},
+		{
+			name:  "too many server slots",
+			files: []string{file("", rpc("Check", ok+` check: {servers: {count: 20000}}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.servers.count 20000 is more than 10000 server slots`,
+		},
+		{
+			name:  "fall HAProxy rejects",
+			files: []string{file("", rpc("Check", ok+` check: {timing: {fall: 2147483648}}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.timing.fall 2147483648 is more than HAProxy takes (2147483647)`,
+		},
+		{
+			name: "services that differ only in case",
+			files: []string{
+				file(`[haproxycheck.v1.grpc_health] {check: {backend: "a"}}`),
+				strings.NewReplacer(`"svc/svc.proto"`, `"svc/other.proto"`, `package: "svc"`, `package: "Svc"`, `".svc.`, `".Svc.`, `example.com/svc`, `example.com/other`).
+					Replace(file(`[haproxycheck.v1.grpc_health] {check: {backend: "b"}}`)),
+			},
+			want: `svc/other.proto: service Svc.Svc: differs from service svc.Svc only in case, so their fragment files would be one file on case-insensitive file systems; rename one of them`,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			files, err := build(t, tc.files...)

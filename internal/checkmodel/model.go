@@ -59,8 +59,10 @@ type Check struct {
 	Request Message
 	// ExpectedResponse is the one healthy answer.
 	ExpectedResponse Message
-	// NotServingResponse is a known sick answer, when the protocol has one
-	// (grpc.health.v1's NOT_SERVING); otherwise its Type is empty.
+	// NotServingResponse is the answer of a server that is not serving,
+	// when there is one: grpc.health.v1's NOT_SERVING, or a health RPC's
+	// not_serving_response. Otherwise its Type is empty, and a server that
+	// is not serving answers with an error status.
 	NotServingResponse Message
 	// HealthServiceName is the service name asked of grpc.health.v1 (only
 	// for GRPCHealth).

@@ -82,7 +82,7 @@ func (w *writer) header(source, version string, c checkmodel.Check) {
 	w.message("Request", c.Request)
 	w.message("Healthy response", c.ExpectedResponse)
 	if c.NotServingResponse.Type != "" {
-		w.message("Not serving (fails the check at once)", c.NotServingResponse)
+		w.message("Not-serving response, failed at once", c.NotServingResponse)
 	}
 	w.line("#")
 	w.line("# The check passes only when the server has ended the call (trailers or")

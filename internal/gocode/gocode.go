@@ -75,9 +75,15 @@ func healthResponder(g *protogen.GeneratedFile, c checkmodel.Check) {
 	typ := c.GoService + "HealthResponder"
 	healthy := "_" + c.GoService + "_" + m.Method + "_healthyResponse"
 
+	notServing := "_" + c.GoService + "_" + m.Method + "_notServingResponse"
+	sick := "codes.Unavailable"
+	if c.NotServingResponse.Type != "" {
+		sick = "the not-serving response"
+	}
+
 	g.P("// ", typ, " answers ", c.Path, " the way HAProxy's generated")
 	g.P("// check expects: with the healthy response while serving, and with")
-	g.P("// codes.Unavailable while not serving, which fails the check at once.")
+	g.P("// ", sick, " while not serving, which fails the check at once.")
 	g.P("// The zero value is serving and ready to use; it is safe for concurrent use.")
 	g.P("//")
 	g.P("// It implements ", c.GoService, "Server; to implement the service's other RPCs,")
@@ -101,14 +107,23 @@ func healthResponder(g *protogen.GeneratedFile, c checkmodel.Check) {
 	g.P("}")
 	g.P()
 	g.P("// ", m.Method, " answers the health check: the healthy response while serving,")
-	g.P("// codes.Unavailable otherwise.")
+	g.P("// ", sick, " otherwise.")
 	g.P("func (r *", typ, ") ", m.Method, "(", contextPackage.Ident("Context"), ", *", m.Input, ") (*", m.Output, ", error) {")
-	g.P("if r.notServing.Load() {")
-	g.P("return nil, ", statusPackage.Ident("Error"), "(", codesPackage.Ident("Unavailable"), ", ", fmt.Sprintf("%q", c.Service+" is not serving"), ")")
-	g.P("}")
+	answer := healthy
+	if c.NotServingResponse.Type == "" {
+		g.P("if r.notServing.Load() {")
+		g.P("return nil, ", statusPackage.Ident("Error"), "(", codesPackage.Ident("Unavailable"), ", ", fmt.Sprintf("%q", c.Service+" is not serving"), ")")
+		g.P("}")
+	} else {
+		answer = "answer"
+		g.P("answer := ", healthy)
+		g.P("if r.notServing.Load() {")
+		g.P("answer = ", notServing)
+		g.P("}")
+	}
 	g.P("resp := new(", m.Output, ")")
-	g.P("if err := ", protoPackage.Ident("Unmarshal"), "(", healthy, ", resp); err != nil {")
-	g.P("return nil, ", statusPackage.Ident("Errorf"), "(", codesPackage.Ident("Internal"), `, "healthy response: %v", err)`)
+	g.P("if err := ", protoPackage.Ident("Unmarshal"), "(", answer, ", resp); err != nil {")
+	g.P("return nil, ", statusPackage.Ident("Errorf"), "(", codesPackage.Ident("Internal"), `, "health response: %v", err)`)
 	g.P("}")
 	g.P("return resp, nil")
 	g.P("}")
@@ -118,4 +133,12 @@ func healthResponder(g *protogen.GeneratedFile, c checkmodel.Check) {
 		g.P("//\t", l)
 	}
 	g.P("var ", healthy, " = []byte(", fmt.Sprintf("%q", c.ExpectedResponse.Bytes), ")")
+	if c.NotServingResponse.Type != "" {
+		g.P()
+		g.P("// ", notServing, " is the answer while not serving, serialized:")
+		for _, l := range c.NotServingResponse.CommentLines() {
+			g.P("//\t", l)
+		}
+		g.P("var ", notServing, " = []byte(", fmt.Sprintf("%q", c.NotServingResponse.Bytes), ")")
+	}
 }

@@ -23,6 +23,27 @@ const OptionsFile = "haproxycheck/v1/haproxycheck.proto"
 // FileDescriptorProto in text format; every file may import OptionsFile.
 func Plugin(t testing.TB, parameter string, files ...string) *protogen.Plugin {
 	t.Helper()
+	var fdps []*descriptorpb.FileDescriptorProto
+	for _, text := range files {
+		fdps = append(fdps, File(t, text))
+	}
+	return PluginOf(t, parameter, fdps...)
+}
+
+// File parses a FileDescriptorProto in text format.
+func File(t testing.TB, text string) *descriptorpb.FileDescriptorProto {
+	t.Helper()
+	fdp := &descriptorpb.FileDescriptorProto{}
+	if err := prototext.Unmarshal([]byte(text), fdp); err != nil {
+		t.Fatalf("test file descriptor: %v\n%s", err, text)
+	}
+	return fdp
+}
+
+// PluginOf returns a plugin asked to generate files; every file may import
+// OptionsFile.
+func PluginOf(t testing.TB, parameter string, files ...*descriptorpb.FileDescriptorProto) *protogen.Plugin {
+	t.Helper()
 	req := &pluginpb.CodeGeneratorRequest{Parameter: &parameter}
 	for _, dep := range []string{"google/protobuf/descriptor.proto", OptionsFile} {
 		fd, err := protoregistry.GlobalFiles.FindFileByPath(dep)
@@ -31,11 +52,7 @@ func Plugin(t testing.TB, parameter string, files ...string) *protogen.Plugin {
 		}
 		req.ProtoFile = append(req.ProtoFile, protodesc.ToFileDescriptorProto(fd))
 	}
-	for _, text := range files {
-		fdp := &descriptorpb.FileDescriptorProto{}
-		if err := prototext.Unmarshal([]byte(text), fdp); err != nil {
-			t.Fatalf("test file descriptor: %v\n%s", err, text)
-		}
+	for _, fdp := range files {
 		req.ProtoFile = append(req.ProtoFile, fdp)
 		req.FileToGenerate = append(req.FileToGenerate, fdp.GetName())
 	}
@@ -47,7 +64,7 @@ func Plugin(t testing.TB, parameter string, files ...string) *protogen.Plugin {
 }
 
 // GoldenFiles are the proto files, in text format, whose generated output
-// the renderers' golden tests keep: a health RPC with every check setting,
+// the renderers' golden tests keep: a health RPC with every setting,
 // and services checked through grpc.health.v1 by their own name and as the
 // whole server.
 var GoldenFiles = []string{
@@ -62,6 +79,7 @@ service { name: "Status" method { name: "Check" input_type: ".acme.status.CheckR
   options { [haproxycheck.v1.health_rpc] {
     request: 'caller: "haproxy"'
     expected_response: "state: \"OK\"\nversion: 2"
+    not_serving_response: 'state: "DRAINING"'
     check: {
       backend: "acme-status"
       authority: "status.acme.internal:8443"

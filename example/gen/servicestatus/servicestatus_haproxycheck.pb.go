@@ -46,7 +46,7 @@ func (r *HealthCheckHealthResponder) Check(context.Context, *HealthCheckRequest)
 	}
 	resp := new(HealthCheckResponse)
 	if err := proto.Unmarshal(_HealthCheck_Check_healthyResponse, resp); err != nil {
-		return nil, status.Errorf(codes.Internal, "healthy response: %v", err)
+		return nil, status.Errorf(codes.Internal, "health response: %v", err)
 	}
 	return resp, nil
 }

@@ -128,9 +128,16 @@ type HealthRPC struct {
 	// the empty message: an empty response cannot tell healthy from sick.
 	ExpectedResponse string `protobuf:"bytes,2,opt,name=expected_response,json=expectedResponse,proto3" json:"expected_response,omitempty"`
 	// How HAProxy reaches and judges the check.
-	Check         *Check `protobuf:"bytes,3,opt,name=check,proto3" json:"check,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Check *Check `protobuf:"bytes,3,opt,name=check,proto3" json:"check,omitempty"`
+	// The answer of a server that is not serving, in protobuf text format of
+	// the RPC's output type, for servers that answer with a message rather
+	// than an error status, for example 'Status: "Draining"'. It must differ
+	// from expected_response, so that the check fails on it; the generated Go
+	// responder answers it while not serving. Empty: not serving is answered
+	// with the status UNAVAILABLE.
+	NotServingResponse string `protobuf:"bytes,4,opt,name=not_serving_response,json=notServingResponse,proto3" json:"not_serving_response,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *HealthRPC) Reset() {
@@ -184,13 +191,20 @@ func (x *HealthRPC) GetCheck() *Check {
 	return nil
 }
 
+func (x *HealthRPC) GetNotServingResponse() string {
+	if x != nil {
+		return x.NotServingResponse
+	}
+	return ""
+}
+
 // Check says how HAProxy reaches the servers of a checked service and how
 // often it checks them. Every field is optional.
 type Check struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Name of the generated HAProxy backend, also the fragment's file name.
-	// Letters, digits, '_', '-' and '.' only. Default: the service's full name
-	// with '.' replaced by '_', for example "helloworld_Greeter".
+	// Name of the generated HAProxy backend: letters, digits, '_', '-' and '.'
+	// only. Default: the service's full name with '.' replaced by '_', for
+	// example "helloworld_Greeter".
 	Backend string `protobuf:"bytes,1,opt,name=backend,proto3" json:"backend,omitempty"`
 	// The :authority header of the check request. Default: "localhost".
 	Authority string `protobuf:"bytes,2,opt,name=authority,proto3" json:"authority,omitempty"`
@@ -470,11 +484,12 @@ const file_haproxycheck_v1_haproxycheck_proto_rawDesc = "" +
 	"\x0fGrpcHealthCheck\x12&\n" +
 	"\fservice_name\x18\x01 \x01(\tH\x00R\vserviceName\x88\x01\x01\x12,\n" +
 	"\x05check\x18\x02 \x01(\v2\x16.haproxycheck.v1.CheckR\x05checkB\x0f\n" +
-	"\r_service_name\"\x80\x01\n" +
+	"\r_service_name\"\xb2\x01\n" +
 	"\tHealthRPC\x12\x18\n" +
 	"\arequest\x18\x01 \x01(\tR\arequest\x12+\n" +
 	"\x11expected_response\x18\x02 \x01(\tR\x10expectedResponse\x12,\n" +
-	"\x05check\x18\x03 \x01(\v2\x16.haproxycheck.v1.CheckR\x05check\"\xa4\x01\n" +
+	"\x05check\x18\x03 \x01(\v2\x16.haproxycheck.v1.CheckR\x05check\x120\n" +
+	"\x14not_serving_response\x18\x04 \x01(\tR\x12notServingResponse\"\xa4\x01\n" +
 	"\x05Check\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12\x1c\n" +
 	"\tauthority\x18\x02 \x01(\tR\tauthority\x122\n" +
