@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 
@@ -43,7 +44,23 @@ var (
 	// serverAddress is a host name or address with an optional port, as
 	// HAProxy's server-template takes it.
 	serverAddress = regexp.MustCompile(`^[A-Za-z0-9_\[][A-Za-z0-9_.:\[\]-]{0,254}$`)
+	// dnsName is a DNS host name, as SNI carries it.
+	dnsName = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	// caFile is a file name HAProxy's ca-file takes on a configuration line.
+	caFile = regexp.MustCompile(`^(@system-ca|[A-Za-z0-9_./+-]{1,255})$`)
+	// metadataKey is a gRPC metadata key (PROTOCOL-HTTP2.md: lower case).
+	metadataKey = regexp.MustCompile(`^[0-9a-z_.-]{1,100}$`)
+	// metadataValue is a gRPC ASCII metadata value: printable ASCII.
+	metadataValue = regexp.MustCompile(`^[\x20-\x7e]{0,1000}$`)
 )
+
+// reservedHeaders are headers a check sets itself or that HTTP/2 forbids,
+// which metadata must not set.
+var reservedHeaders = map[string]bool{
+	"content-type": true, "te": true, "user-agent": true, "host": true,
+	"connection": true, "keep-alive": true, "proxy-connection": true,
+	"transfer-encoding": true, "upgrade": true,
+}
 
 // Build returns the checks of every file that protoc asked to generate. It
 // returns one error listing every problem found, each naming its file,
@@ -86,6 +103,7 @@ func Build(plugin *protogen.Plugin) ([]File, error) {
 // fileBuilder builds the checks of one file and collects its problems.
 type fileBuilder struct {
 	file     *protogen.File
+	defaults *haproxycheckv1.Check // the file's defaults option, or nil
 	problems []error
 }
 
@@ -97,8 +115,12 @@ func (b *fileBuilder) addf(elem protoreflect.Descriptor, format string, args ...
 		where = fmt.Sprintf("%s:%d:%d", where, loc.StartLine+1, loc.StartColumn+1)
 	}
 	kind := "service"
-	if _, ok := elem.(protoreflect.MethodDescriptor); ok {
+	switch elem.(type) {
+	case protoreflect.MethodDescriptor:
 		kind = "rpc"
+	case protoreflect.FileDescriptor:
+		b.problems = append(b.problems, fmt.Errorf("%s: option defaults: %s", where, fmt.Sprintf(format, args...)))
+		return
 	}
 	b.problems = append(b.problems, fmt.Errorf("%s: %s %s: %s", where, kind, elem.FullName(), fmt.Sprintf(format, args...)))
 }
@@ -111,6 +133,13 @@ func (b *fileBuilder) build() File {
 			Name:           b.file.GoPackageName,
 			FilenamePrefix: b.file.GeneratedFilenamePrefix,
 		},
+	}
+	if proto.HasExtension(b.file.Desc.Options(), haproxycheckv1.E_Defaults) {
+		b.defaults = proto.GetExtension(b.file.Desc.Options(), haproxycheckv1.E_Defaults).(*haproxycheckv1.Check)
+		b.noUnknownFields(b.file.Desc, "defaults", b.defaults)
+		if b.defaults.GetBackend() != "" {
+			b.addf(b.file.Desc, "backend %q would name every service's backend alike; set check.backend on each service instead", b.defaults.GetBackend())
+		}
 	}
 	for _, svc := range b.file.Services {
 		if c, ok := b.service(svc); ok {
@@ -252,7 +281,15 @@ func (b *fileBuilder) textMessage(elem protoreflect.Descriptor, field string, md
 
 // checkSettings fills in c's backend, authority, servers, timing and wire
 // request from the annotation's check settings and their defaults.
-func (b *fileBuilder) checkSettings(elem protoreflect.Descriptor, c *Check, opt *haproxycheckv1.Check) {
+func (b *fileBuilder) checkSettings(elem protoreflect.Descriptor, c *Check, own *haproxycheckv1.Check) {
+	opt := own
+	if b.defaults != nil {
+		opt = proto.CloneOf(b.defaults)
+		proto.Merge(opt, own)
+		if own.GetTls() != nil {
+			opt.Tls = own.GetTls() // TLS settings go together
+		}
+	}
 	if len(c.Path) > maxPath {
 		b.addf(elem, "the call's path %s is %d characters; at most %d fit in the comments of HAProxy's configuration lines, so shorten the package, service or RPC name", c.Path, len(c.Path), maxPath)
 	}
@@ -320,11 +357,79 @@ func (b *fileBuilder) checkSettings(elem protoreflect.Descriptor, c *Check, opt 
 		}
 	}
 
+	switch opt.GetMode() {
+	case haproxycheckv1.Check_MODE_UNSPECIFIED, haproxycheckv1.Check_MODE_TCP:
+	case haproxycheckv1.Check_MODE_HTTP:
+		c.HTTPMode = true
+	default:
+		b.addf(elem, "check.mode %d is unknown to this protoc-gen-haproxycheck; upgrade the plugin to the version of the options file", opt.GetMode())
+	}
+	c.TLS = b.tls(elem, c.Authority, opt.GetTls())
+	c.Metadata = b.metadata(elem, opt.GetMetadata())
+
+	scheme := "http"
+	if c.TLS != nil {
+		scheme = "https"
+	}
 	var err error
-	c.Wire, err = wire.Encode(wire.Request{Scheme: "http", Authority: c.Authority, Path: c.Path, Message: c.Request.Bytes})
+	c.Wire, err = wire.Encode(wire.Request{Scheme: scheme, Authority: c.Authority, Path: c.Path, Message: c.Request.Bytes, Metadata: c.Metadata})
 	if err != nil {
 		b.addf(elem, "%v", err)
 	}
+}
+
+// tls returns the check's TLS settings, or nil when opt is unset.
+func (b *fileBuilder) tls(elem protoreflect.Descriptor, authority string, opt *haproxycheckv1.TLS) *TLS {
+	if opt == nil {
+		return nil
+	}
+	t := &TLS{ServerName: opt.GetServerName(), CAFile: opt.GetCaFile(), InsecureSkipVerify: opt.GetInsecureSkipVerify()}
+	if t.ServerName == "" {
+		if host := authorityHost(authority); dnsName.MatchString(host) {
+			t.ServerName = host
+		}
+	} else if !dnsName.MatchString(t.ServerName) {
+		b.addf(elem, "check.tls.server_name %q is not a DNS name; SNI carries host names only", t.ServerName)
+	}
+	switch {
+	case t.InsecureSkipVerify && t.CAFile != "":
+		b.addf(elem, "check.tls.ca_file and check.tls.insecure_skip_verify conflict; verify with the CA file or skip verification, not both")
+	case t.CAFile == "" && !t.InsecureSkipVerify:
+		t.CAFile = "@system-ca"
+	case t.CAFile != "" && !caFile.MatchString(t.CAFile):
+		b.addf(elem, "check.tls.ca_file %q is not a file name HAProxy can take; use letters, digits and '_', '.', '/', '+', '-'", t.CAFile)
+	}
+	return t
+}
+
+// metadata returns the check's request metadata, reporting keys a check
+// cannot send and values that are not printable ASCII.
+func (b *fileBuilder) metadata(elem protoreflect.Descriptor, opt []*haproxycheckv1.Metadata) []wire.Metadata {
+	var md []wire.Metadata
+	for _, m := range opt {
+		switch key := m.GetKey(); {
+		case !metadataKey.MatchString(key):
+			b.addf(elem, "check.metadata key %q is not a gRPC metadata key; use lower-case letters, digits, '_', '-' and '.'", key)
+		case strings.HasPrefix(key, "grpc-"), reservedHeaders[key]:
+			b.addf(elem, "check.metadata key %q is reserved (gRPC or HTTP/2 sets it); use a key of your own", key)
+		case strings.HasSuffix(key, "-bin"):
+			b.addf(elem, "check.metadata key %q is binary metadata, which a check does not send; use a text key", key)
+		case !metadataValue.MatchString(m.GetValue()):
+			b.addf(elem, "check.metadata value of %q must be printable ASCII, at most 1000 characters", key)
+		default:
+			md = append(md, wire.Metadata{Key: key, Value: m.GetValue()})
+		}
+	}
+	return md
+}
+
+// authorityHost returns the host of an authority "host" or "host:port",
+// without the brackets of an IPv6 address.
+func authorityHost(authority string) string {
+	if host, _, err := net.SplitHostPort(authority); err == nil {
+		return host
+	}
+	return strings.Trim(authority, "[]")
 }
 
 // noUnknownFields reports fields of our options that this plugin does not

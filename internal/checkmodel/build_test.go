@@ -3,11 +3,13 @@ package checkmodel_test
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/checkmodel"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/wire"
 )
 
 // file returns a test proto file "svc/svc.proto" in text format, with
@@ -244,6 +246,46 @@ func TestBuildErrors(t *testing.T) {
 			},
 			want: `svc/other.proto: service Svc.Svc: differs from service svc.Svc only in case, so their fragment files would be one file on case-insensitive file systems; rename one of them`,
 		},
+		{
+			name:  "conflicting TLS settings",
+			files: []string{file("", rpc("Check", ok+` check: {tls: {ca_file: "/etc/haproxy/ca.pem" insecure_skip_verify: true}}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.tls.ca_file and check.tls.insecure_skip_verify conflict; verify with the CA file or skip verification, not both`,
+		},
+		{
+			name:  "TLS server name that is an address",
+			files: []string{file("", rpc("Check", ok+` check: {tls: {server_name: "10.0.0.1"}}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.tls.server_name "10.0.0.1" is not a DNS name; SNI carries host names only`,
+		},
+		{
+			name:  "CA file with a space",
+			files: []string{file("", rpc("Check", ok+` check: {tls: {ca_file: "/etc/my ca.pem"}}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.tls.ca_file "/etc/my ca.pem" is not a file name HAProxy can take; use letters, digits and '_', '.', '/', '+', '-'`,
+		},
+		{
+			name:  "upper-case metadata key",
+			files: []string{file("", rpc("Check", ok+` check: {metadata: {key: "X-Api-Key" value: "k"}}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.metadata key "X-Api-Key" is not a gRPC metadata key; use lower-case letters, digits, '_', '-' and '.'`,
+		},
+		{
+			name:  "reserved metadata key",
+			files: []string{file("", rpc("Check", ok+` check: {metadata: {key: "grpc-timeout" value: "1S"}}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.metadata key "grpc-timeout" is reserved (gRPC or HTTP/2 sets it); use a key of your own`,
+		},
+		{
+			name:  "binary metadata",
+			files: []string{file("", rpc("Check", ok+` check: {metadata: {key: "x-token-bin" value: "AAE="}}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.metadata key "x-token-bin" is binary metadata, which a check does not send; use a text key`,
+		},
+		{
+			name:  "metadata value with a newline",
+			files: []string{file("", rpc("Check", ok+` check: {metadata: {key: "x-token" value: "a\nb"}}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.metadata value of "x-token" must be printable ASCII, at most 1000 characters`,
+		},
+		{
+			name:  "backend in file defaults",
+			files: []string{strings.Replace(file(`[haproxycheck.v1.grpc_health] {}`), `options { go_package: "example.com/svc" }`, `options { go_package: "example.com/svc" [haproxycheck.v1.defaults] {backend: "all"} }`, 1)},
+			want:  `svc/svc.proto: option defaults: backend "all" would name every service's backend alike; set check.backend on each service instead`,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			files, err := build(t, tc.files...)
@@ -257,5 +299,37 @@ func TestBuildErrors(t *testing.T) {
 				t.Errorf("got %d files with the error; want none", len(files))
 			}
 		})
+	}
+}
+
+func TestBuildFileDefaults(t *testing.T) {
+	defaults := `[haproxycheck.v1.defaults] {
+		authority: "svc.internal:8443"
+		tls: {ca_file: "/etc/haproxy/ca.pem"}
+		metadata: {key: "x-api-key" value: "k"}
+		timing: {inter_ms: 500 fall: 5}
+	}`
+	own := `[haproxycheck.v1.grpc_health] {check: {
+		tls: {insecure_skip_verify: true}
+		metadata: {key: "x-caller" value: "haproxy"}
+		timing: {fall: 2}
+	}}`
+	f := strings.Replace(file(own), `options { go_package: "example.com/svc" }`, `options { go_package: "example.com/svc" `+defaults+` }`, 1)
+	files, err := build(t, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := files[0].Checks[0]
+	if c.Authority != "svc.internal:8443" {
+		t.Errorf("authority %q, want the default", c.Authority)
+	}
+	if want := (checkmodel.TLS{ServerName: "svc.internal", InsecureSkipVerify: true}); c.TLS == nil || *c.TLS != want {
+		t.Errorf("TLS %+v, want the service's own, whole: %+v", c.TLS, want)
+	}
+	if want := []wire.Metadata{{Key: "x-api-key", Value: "k"}, {Key: "x-caller", Value: "haproxy"}}; !slices.Equal(c.Metadata, want) {
+		t.Errorf("metadata %v, want %v", c.Metadata, want)
+	}
+	if want := (checkmodel.Timing{InterMS: 500, Rise: 2, Fall: 2}); c.Timing != want {
+		t.Errorf("timing %+v, want %+v", c.Timing, want)
 	}
 }

@@ -20,14 +20,15 @@ import (
 // may hold: whatever an annotation says, it cannot add a directive.
 var fragmentLines = []*regexp.Regexp{
 	regexp.MustCompile(`^backend [A-Za-z0-9][A-Za-z0-9_.-]*$`),
-	regexp.MustCompile(`^    mode tcp$`),
+	regexp.MustCompile(`^    mode (tcp|http)$`),
 	regexp.MustCompile(`^    option tcp-check$`),
 	regexp.MustCompile(`^    timeout check [0-9]+ms$`),
-	regexp.MustCompile(`^    tcp-check connect comment "connect to check /[A-Za-z0-9_.]+/[A-Za-z0-9_]+"$`),
+	regexp.MustCompile(`^    tcp-check connect( ssl( sni [A-Za-z0-9.-]+)? alpn h2)? comment "connect to check /[A-Za-z0-9_.]+/[A-Za-z0-9_]+"$`),
 	regexp.MustCompile(`^    tcp-check send-binary [0-9a-f]+ comment "HTTP/2 call [^"]+"$`),
 	regexp.MustCompile(`^    tcp-check expect rbinary [0-9A-F().*|^]+ comment "[^"]+"$`),
 	regexp.MustCompile(`^    tcp-check expect min-recv 0 comment "[^"]+" on-error "[^"]+" binary [0-9a-f]+$`),
-	regexp.MustCompile(`^    server-template srv [0-9]+ ("\$\{[A-Z0-9_]+\}"|[A-Za-z0-9_.:\[\]-]+) resolvers [A-Za-z0-9_.-]+ init-addr none check( [a-z]+ [0-9]+(ms)?)*$`),
+	regexp.MustCompile(`^    server-template srv [0-9]+ ("\$\{[A-Z0-9_]+\}"|[A-Za-z0-9_.:\[\]-]+) resolvers [A-Za-z0-9_.-]+ init-addr none check` +
+		`( proto h2( ssl alpn h2( sni str\([A-Za-z0-9.-]+\))?)?)?( verify none| verify required ca-file [A-Za-z0-9_./+@-]+)?( [a-z]+ [0-9]+(ms)?)*$`),
 }
 
 // FuzzBuild gives Build arbitrary annotations of both kinds. It must never
@@ -35,14 +36,19 @@ var fragmentLines = []*regexp.Regexp{
 // comments and the renderer's own directives, with lines HAProxy reads
 // whole, and to Go code that compiles as far as gofmt can tell.
 func FuzzBuild(f *testing.F) {
-	f.Add(false, `name: "haproxy"`, `status: "OK"`, ``, "", "svc", "localhost", "", "", uint32(0), uint32(0), uint32(0), uint32(0))
-	f.Add(false, ``, `status: "OK"`, `status: "DRAINING"`, "", "b-1.x", "svc.example:8443", "svc.example:50051", "dns", uint32(4), uint32(1000), uint32(3), uint32(2))
-	f.Add(true, ``, ``, ``, "helloworld.Greeter", "greeter", "", "", "default", uint32(10), uint32(2000), uint32(2), uint32(3))
-	f.Add(true, ``, ``, ``, "a\nbackend evil\n", "b\nserver x", "a\" #", "x:1\" check", "r r", uint32(1), uint32(1<<31), uint32(1), uint32(1))
-	f.Add(false, `name: "\n"`, "status: \"\\x01\\x05\\x00\\x00\\x00\\x01\"", `status: "OK"`, "", "", "", "", "", uint32(0), uint32(0), uint32(0), uint32(0))
+	f.Add(false, `name: "haproxy"`, `status: "OK"`, ``, "", "svc", "localhost", "", "", uint32(0), uint32(0), uint32(0), uint32(0),
+		false, "", "", false, "", "", int32(0))
+	f.Add(false, ``, `status: "OK"`, `status: "DRAINING"`, "", "b-1.x", "svc.example:8443", "svc.example:50051", "dns", uint32(4), uint32(1000), uint32(3), uint32(2),
+		true, "", "/etc/haproxy/ca.pem", false, "x-api-key", "k", int32(2))
+	f.Add(true, ``, ``, ``, "helloworld.Greeter", "greeter", "", "", "default", uint32(10), uint32(2000), uint32(2), uint32(3),
+		true, "greeter.example", "", true, "", "", int32(1))
+	f.Add(true, ``, ``, ``, "a\nbackend evil\n", "b\nserver x", "a\" #", "x:1\" check", "r r", uint32(1), uint32(1<<31), uint32(1), uint32(1),
+		true, "x\" verify none", "a b", true, "X\n", "\r\n", int32(7))
+	f.Add(false, `name: "\n"`, "status: \"\\x01\\x05\\x00\\x00\\x00\\x01\"", `status: "OK"`, "", "", "", "", "", uint32(0), uint32(0), uint32(0), uint32(0),
+		false, "", "", false, "grpc-timeout", "1S", int32(0))
 	f.Fuzz(func(t *testing.T, grpcHealth bool, request, expected, notServing, serviceName, backend, authority, address, resolvers string,
-		count, inter, rise, fall uint32) {
-		for _, s := range []string{request, expected, notServing, serviceName, backend, authority, address, resolvers} {
+		count, inter, rise, fall uint32, tls bool, serverName, caFile string, insecure bool, metadataKey, metadataValue string, mode int32) {
+		for _, s := range []string{request, expected, notServing, serviceName, backend, authority, address, resolvers, serverName, caFile, metadataKey, metadataValue} {
 			if !utf8.ValidString(s) {
 				t.Skip("protoc only passes valid UTF-8 strings")
 			}
@@ -52,6 +58,13 @@ func FuzzBuild(f *testing.F) {
 			Authority: authority,
 			Servers:   &haproxycheckv1.Servers{Address: address, Count: count, Resolvers: resolvers},
 			Timing:    &haproxycheckv1.Timing{InterMs: inter, Rise: rise, Fall: fall},
+			Mode:      haproxycheckv1.Check_Mode(mode),
+		}
+		if tls {
+			check.Tls = &haproxycheckv1.TLS{ServerName: serverName, CaFile: caFile, InsecureSkipVerify: insecure}
+		}
+		if metadataKey != "" {
+			check.Metadata = []*haproxycheckv1.Metadata{{Key: metadataKey, Value: metadataValue}}
 		}
 		fdp := protogentest.File(t, file("", rpc("Check", "")))
 		if grpcHealth {

@@ -79,6 +79,26 @@ type Check struct {
 	Servers Servers
 	// Timing is how often servers are checked.
 	Timing Timing
+	// TLS is how the check speaks TLS to the servers; nil for plaintext.
+	TLS *TLS
+	// Metadata is the request metadata sent, in order.
+	Metadata []wire.Metadata
+	// HTTPMode reports whether the backend runs in mode http with proto h2
+	// servers, balancing each call, rather than in mode tcp.
+	HTTPMode bool
+}
+
+// TLS is a check's TLS to the servers, always with ALPN h2.
+type TLS struct {
+	// ServerName is sent in SNI and verified in the certificate; empty
+	// when there is no name to send (the authority is an IP address).
+	ServerName string
+	// CAFile is the HAProxy ca-file that verifies the servers'
+	// certificates: a path, or "@system-ca". Empty when
+	// InsecureSkipVerify is set.
+	CAFile string
+	// InsecureSkipVerify accepts any certificate.
+	InsecureSkipVerify bool
 }
 
 // Message is a protobuf message in a check.

@@ -80,6 +80,9 @@ func (w *writer) header(source, version string, c checkmodel.Check) {
 	}
 	w.line("#")
 	w.message("Request", c.Request)
+	for _, m := range c.Metadata {
+		w.line("#   with metadata %s: %s", m.Key, checkmodel.CommentSafe(m.Value))
+	}
 	w.message("Healthy response", c.ExpectedResponse)
 	if c.NotServingResponse.Type != "" {
 		w.message("Not-serving response, failed at once", c.NotServingResponse)
@@ -90,6 +93,26 @@ func (w *writer) header(source, version string, c checkmodel.Check) {
 	w.line("# one complete gRPC message: %s", hex.EncodeToString(c.ExpectedResponse.GRPC))
 	w.line("#")
 	w.servers(c.Servers)
+	w.tls(c)
+}
+
+// tls describes the check's TLS in comments.
+func (w *writer) tls(c checkmodel.Check) {
+	if c.TLS == nil {
+		return
+	}
+	sni := "no SNI"
+	if c.TLS.ServerName != "" {
+		sni = "SNI " + c.TLS.ServerName
+	}
+	switch {
+	case c.TLS.InsecureSkipVerify:
+		w.line("# TLS with ALPN h2 and %s, accepting any certificate.", sni)
+	case c.TLS.CAFile == "@system-ca":
+		w.line("# TLS with ALPN h2 and %s, verifying certificates with the system's CAs.", sni)
+	default:
+		w.line("# TLS with ALPN h2 and %s, verifying certificates with %s.", sni, c.TLS.CAFile)
+	}
 }
 
 // message describes a message in comments, with its text and hex.
@@ -117,12 +140,16 @@ func (w *writer) servers(s checkmodel.Servers) {
 
 func (w *writer) backend(c checkmodel.Check) {
 	w.line("backend %s", c.Backend)
-	w.line("    mode tcp")
+	if c.HTTPMode {
+		w.line("    mode http")
+	} else {
+		w.line("    mode tcp")
+	}
 	w.line("    option tcp-check")
 	if c.Timing.TimeoutMS != 0 {
 		w.line("    timeout check %dms", c.Timing.TimeoutMS)
 	}
-	w.line(`    tcp-check connect comment "connect to check %s"`, c.Path)
+	w.line(`    tcp-check connect%s comment "connect to check %s"`, connectTLS(c.TLS), c.Path)
 	request := c.Wire.Bytes()
 	parts := (len(request) + SendChunk - 1) / SendChunk
 	for i := 0; i < parts; i++ {
@@ -136,8 +163,46 @@ func (w *writer) backend(c checkmodel.Check) {
 	w.line(`    tcp-check expect rbinary %s comment "wait for the end of the answer to %s"`, EndOfStreamPattern(), c.Path)
 	w.line(`    tcp-check expect min-recv 0 comment "healthy response of %s" on-error "not the healthy response of %s" binary %s`,
 		c.Path, c.Path, hex.EncodeToString(c.ExpectedResponse.GRPC))
-	w.line("    server-template srv %d %s resolvers %s init-addr none check%s",
-		c.Servers.Count, serverAddress(c.Servers), c.Servers.Resolvers, timing(c.Timing))
+	w.line("    server-template srv %d %s resolvers %s init-addr none check%s%s",
+		c.Servers.Count, serverAddress(c.Servers), c.Servers.Resolvers, serverTLS(c), timing(c.Timing))
+}
+
+// connectTLS returns the options of the check's connect rule that open TLS,
+// with a leading space, or nothing for plaintext.
+func connectTLS(t *checkmodel.TLS) string {
+	if t == nil {
+		return ""
+	}
+	s := " ssl"
+	if t.ServerName != "" {
+		s += " sni " + t.ServerName
+	}
+	return s + " alpn h2"
+}
+
+// serverTLS returns the server options for the servers' protocol and
+// certificate verification, with a leading space. In mode tcp, traffic
+// passes through and only the check speaks TLS; in mode http, HAProxy
+// speaks HTTP/2 to the servers, over TLS if the check does.
+func serverTLS(c checkmodel.Check) string {
+	var s string
+	if c.HTTPMode {
+		s += " proto h2"
+		if c.TLS != nil {
+			s += " ssl alpn h2"
+			if c.TLS.ServerName != "" {
+				s += " sni str(" + c.TLS.ServerName + ")"
+			}
+		}
+	}
+	switch {
+	case c.TLS == nil:
+	case c.TLS.InsecureSkipVerify:
+		s += " verify none"
+	default:
+		s += " verify required ca-file " + c.TLS.CAFile
+	}
+	return s
 }
 
 // serverAddress is the server-template address argument: a literal, or

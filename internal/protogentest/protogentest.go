@@ -64,9 +64,9 @@ func PluginOf(t testing.TB, parameter string, files ...*descriptorpb.FileDescrip
 }
 
 // GoldenFiles are the proto files, in text format, whose generated output
-// the renderers' golden tests keep: a health RPC with every setting,
-// and services checked through grpc.health.v1 by their own name and as the
-// whole server.
+// the renderers' golden tests keep: a health RPC with every setting, and
+// services checked through grpc.health.v1, under file defaults (TLS,
+// metadata), by their own name and as the whole server in mode http.
 var GoldenFiles = []string{
 	`name: "status/status.proto" package: "acme.status" syntax: "proto3"
 dependency: "haproxycheck/v1/haproxycheck.proto"
@@ -89,10 +89,16 @@ service { name: "Status" method { name: "Check" input_type: ".acme.status.CheckR
   } } } }`,
 	`name: "greeter/greeter.proto" package: "acme.greeter" syntax: "proto3"
 dependency: "haproxycheck/v1/haproxycheck.proto"
-options { go_package: "example.com/acme/greeter;greeter" }
+options { go_package: "example.com/acme/greeter;greeter"
+  [haproxycheck.v1.defaults] {
+    authority: "greeter.acme.internal"
+    tls: {}
+    metadata: {key: "x-api-key" value: "checks-only"}
+  } }
 message_type { name: "HelloRequest" }
-service { name: "Greeter" options { [haproxycheck.v1.grpc_health] {} }
+service { name: "Greeter" options { [haproxycheck.v1.grpc_health] {check: {metadata: {key: "x-caller" value: "haproxy"}}} }
   method { name: "SayHello" input_type: ".acme.greeter.HelloRequest" output_type: ".acme.greeter.HelloRequest" } }
-service { name: "Farewell" options { [haproxycheck.v1.grpc_health] {service_name: ""} }
+service { name: "Farewell" options { [haproxycheck.v1.grpc_health] {service_name: "" check: {
+    authority: "10.0.0.1:8443" mode: MODE_HTTP tls: {insecure_skip_verify: true}} } }
   method { name: "SayBye" input_type: ".acme.greeter.HelloRequest" output_type: ".acme.greeter.HelloRequest" } }`,
 }

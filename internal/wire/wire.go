@@ -13,6 +13,7 @@ package wire
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -49,6 +50,17 @@ type Request struct {
 	Path string
 	// Message is the serialized request message.
 	Message []byte
+	// Metadata is custom request metadata, sent after the headers gRPC
+	// requires.
+	Metadata []Metadata
+}
+
+// Metadata is one custom request header.
+type Metadata struct {
+	// Key is the header's name, in lower case.
+	Key string
+	// Value is the header's value.
+	Value string
 }
 
 // HeaderFields returns the request's header fields in the order they are
@@ -56,7 +68,7 @@ type Request struct {
 // gRPC requires. te: trailers is required by C-core servers; grpc-go answers
 // HTTP 400 without :authority.
 func (r Request) HeaderFields() []hpack.HeaderField {
-	return []hpack.HeaderField{
+	fields := []hpack.HeaderField{
 		{Name: ":method", Value: "POST"},
 		{Name: ":scheme", Value: r.Scheme},
 		{Name: ":path", Value: r.Path},
@@ -64,6 +76,10 @@ func (r Request) HeaderFields() []hpack.HeaderField {
 		{Name: "content-type", Value: "application/grpc"},
 		{Name: "te", Value: "trailers"},
 	}
+	for _, m := range r.Metadata {
+		fields = append(fields, hpack.HeaderField{Name: m.Key, Value: m.Value})
+	}
+	return fields
 }
 
 // Encoded is a request encoded for the wire, kept in its parts so that each
@@ -93,9 +109,17 @@ func Encode(r Request) (Encoded, error) {
 	if !strings.HasPrefix(r.Path, "/") {
 		return Encoded{}, fmt.Errorf(":path %q does not start with '/'", r.Path)
 	}
+	if r.Authority == "" {
+		return Encoded{}, errors.New(":authority is empty")
+	}
+	for _, m := range r.Metadata {
+		if m.Key != strings.ToLower(m.Key) || !httpguts.ValidHeaderFieldName(m.Key) {
+			return Encoded{}, fmt.Errorf("metadata key %q is not a lower-case HTTP/2 header name", m.Key)
+		}
+	}
 	for _, f := range r.HeaderFields() {
-		if f.Value == "" || !httpguts.ValidHeaderFieldValue(f.Value) {
-			return Encoded{}, fmt.Errorf("%s %q is not a valid HTTP/2 header value (empty, or holding control characters)", f.Name, f.Value)
+		if !httpguts.ValidHeaderFieldValue(f.Value) {
+			return Encoded{}, fmt.Errorf("%s %q is not a valid HTTP/2 header value (it holds control characters)", f.Name, f.Value)
 		}
 	}
 	if len(r.Message) > MaxRequestMessage {

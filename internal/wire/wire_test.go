@@ -76,6 +76,7 @@ func TestEncodeDecodesBackToTheCall(t *testing.T) {
 		Authority: "greeter.example:50051",
 		Path:      "/grpc.health.v1.Health/Check",
 		Message:   []byte("\x0a\x12helloworld.Greeter"),
+		Metadata:  []Metadata{{Key: "x-api-key", Value: "s3cret"}, {Key: "x-trace", Value: ""}},
 	}
 	enc, err := Encode(req)
 	if err != nil {
@@ -89,6 +90,8 @@ func TestEncodeDecodesBackToTheCall(t *testing.T) {
 		{Name: ":authority", Value: "greeter.example:50051"},
 		{Name: "content-type", Value: "application/grpc"},
 		{Name: "te", Value: "trailers"},
+		{Name: "x-api-key", Value: "s3cret"},
+		{Name: "x-trace", Value: ""},
 	}
 	if !reflect.DeepEqual(call.headers, want) {
 		t.Errorf("headers:\n got %v\nwant %v", call.headers, want)
@@ -148,7 +151,9 @@ func TestEncodeRefusesInvalidHeaders(t *testing.T) {
 		{Request{Scheme: "ftp", Authority: "a", Path: "/a.B/C"}, `:scheme "ftp" is neither http nor https`},
 		{Request{Scheme: "http", Authority: "a", Path: "a.B/C"}, `:path "a.B/C" does not start with '/'`},
 		{Request{Scheme: "http", Authority: "a\nb", Path: "/a.B/C"}, `:authority "a\nb" is not a valid HTTP/2 header value`},
-		{Request{Scheme: "http", Authority: "", Path: "/a.B/C"}, `:authority "" is not a valid HTTP/2 header value`},
+		{Request{Scheme: "http", Authority: "", Path: "/a.B/C"}, `:authority is empty`},
+		{Request{Scheme: "http", Authority: "a", Path: "/a.B/C", Metadata: []Metadata{{Key: "X-Token", Value: "v"}}}, `metadata key "X-Token" is not a lower-case HTTP/2 header name`},
+		{Request{Scheme: "http", Authority: "a", Path: "/a.B/C", Metadata: []Metadata{{Key: "x-token", Value: "a\x00"}}}, `x-token "a\x00" is not a valid HTTP/2 header value`},
 	} {
 		if _, err := Encode(tc.req); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("Encode(%+v) error %v, want %q", tc.req, err, tc.want)

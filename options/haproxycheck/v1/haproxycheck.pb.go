@@ -24,7 +24,16 @@
 //         };
 //       }
 //
-// Extension numbers: 51720 is used on ServiceOptions and MethodOptions. It
+// Settings shared by every check of a file go in one file option, which
+// each service's or RPC's own check settings override field by field:
+//
+//       option (haproxycheck.v1.defaults) = {
+//         tls: {ca_file: "/etc/haproxy/ca.pem"}
+//         timing: {inter_ms: 1000}
+//       };
+//
+// Extension numbers: 51720 is used on FileOptions, ServiceOptions and
+// MethodOptions. It
 // lies in the range 50000-99999 that descriptor.proto reserves for use within
 // an organization. Should a registered number be assigned later, it will come
 // with a new package version (haproxycheck.v2); numbers in this version never
@@ -53,6 +62,62 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// Mode is the generated backend's HAProxy mode.
+type Check_Mode int32
+
+const (
+	// The default: MODE_TCP.
+	Check_MODE_UNSPECIFIED Check_Mode = 0
+	// "mode tcp": HAProxy balances connections; every gRPC call of a
+	// connection goes to the same server.
+	Check_MODE_TCP Check_Mode = 1
+	// "mode http" with "proto h2" servers: HAProxy balances each gRPC call.
+	// The frontend in front of it must accept HTTP/2 ("proto h2" on its bind
+	// line for plaintext, or "alpn h2" with TLS).
+	Check_MODE_HTTP Check_Mode = 2
+)
+
+// Enum value maps for Check_Mode.
+var (
+	Check_Mode_name = map[int32]string{
+		0: "MODE_UNSPECIFIED",
+		1: "MODE_TCP",
+		2: "MODE_HTTP",
+	}
+	Check_Mode_value = map[string]int32{
+		"MODE_UNSPECIFIED": 0,
+		"MODE_TCP":         1,
+		"MODE_HTTP":        2,
+	}
+)
+
+func (x Check_Mode) Enum() *Check_Mode {
+	p := new(Check_Mode)
+	*p = x
+	return p
+}
+
+func (x Check_Mode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Check_Mode) Descriptor() protoreflect.EnumDescriptor {
+	return file_haproxycheck_v1_haproxycheck_proto_enumTypes[0].Descriptor()
+}
+
+func (Check_Mode) Type() protoreflect.EnumType {
+	return &file_haproxycheck_v1_haproxycheck_proto_enumTypes[0]
+}
+
+func (x Check_Mode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Check_Mode.Descriptor instead.
+func (Check_Mode) EnumDescriptor() ([]byte, []int) {
+	return file_haproxycheck_v1_haproxycheck_proto_rawDescGZIP(), []int{2, 0}
+}
 
 // GrpcHealthCheck checks a service with the gRPC Health Checking Protocol
 // (https://github.com/grpc/grpc/blob/master/doc/health-checking.md). The
@@ -211,7 +276,17 @@ type Check struct {
 	// Where the backend's servers come from.
 	Servers *Servers `protobuf:"bytes,3,opt,name=servers,proto3" json:"servers,omitempty"`
 	// How often the servers are checked.
-	Timing        *Timing `protobuf:"bytes,4,opt,name=timing,proto3" json:"timing,omitempty"`
+	Timing *Timing `protobuf:"bytes,4,opt,name=timing,proto3" json:"timing,omitempty"`
+	// TLS to the servers. Unset: plaintext HTTP/2 (h2c).
+	Tls *TLS `protobuf:"bytes,5,opt,name=tls,proto3" json:"tls,omitempty"`
+	// Request metadata sent with the check, after the headers gRPC requires,
+	// in this order: for example {key: "x-api-key" value: "..."}. Keys are
+	// lower case and not reserved by gRPC; values are printable ASCII. The
+	// values are compiled into the generated check: put only what may be
+	// committed with it.
+	Metadata []*Metadata `protobuf:"bytes,6,rep,name=metadata,proto3" json:"metadata,omitempty"`
+	// How the generated backend balances traffic.
+	Mode          Check_Mode `protobuf:"varint,7,opt,name=mode,proto3,enum=haproxycheck.v1.Check_Mode" json:"mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -274,6 +349,150 @@ func (x *Check) GetTiming() *Timing {
 	return nil
 }
 
+func (x *Check) GetTls() *TLS {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+func (x *Check) GetMetadata() []*Metadata {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *Check) GetMode() Check_Mode {
+	if x != nil {
+		return x.Mode
+	}
+	return Check_MODE_UNSPECIFIED
+}
+
+// TLS checks the servers over TLS with ALPN h2, verifying their
+// certificates unless told not to.
+type TLS struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The name sent in SNI and verified in the server's certificate. Default:
+	// the host of check.authority, unless that is an IP address.
+	ServerName string `protobuf:"bytes,1,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
+	// The PEM file, on the HAProxy host, of the CAs that sign the servers'
+	// certificates. Default: the system's CAs ("@system-ca").
+	CaFile string `protobuf:"bytes,2,opt,name=ca_file,json=caFile,proto3" json:"ca_file,omitempty"`
+	// Accept any server certificate ("verify none"). Only for servers whose
+	// certificates cannot be verified; it cannot be set with ca_file.
+	InsecureSkipVerify bool `protobuf:"varint,3,opt,name=insecure_skip_verify,json=insecureSkipVerify,proto3" json:"insecure_skip_verify,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *TLS) Reset() {
+	*x = TLS{}
+	mi := &file_haproxycheck_v1_haproxycheck_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TLS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TLS) ProtoMessage() {}
+
+func (x *TLS) ProtoReflect() protoreflect.Message {
+	mi := &file_haproxycheck_v1_haproxycheck_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TLS.ProtoReflect.Descriptor instead.
+func (*TLS) Descriptor() ([]byte, []int) {
+	return file_haproxycheck_v1_haproxycheck_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TLS) GetServerName() string {
+	if x != nil {
+		return x.ServerName
+	}
+	return ""
+}
+
+func (x *TLS) GetCaFile() string {
+	if x != nil {
+		return x.CaFile
+	}
+	return ""
+}
+
+func (x *TLS) GetInsecureSkipVerify() bool {
+	if x != nil {
+		return x.InsecureSkipVerify
+	}
+	return false
+}
+
+// Metadata is one request header of the check.
+type Metadata struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The header's name, in lower case, for example "x-api-key".
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The header's value.
+	Value         string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Metadata) Reset() {
+	*x = Metadata{}
+	mi := &file_haproxycheck_v1_haproxycheck_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Metadata) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Metadata) ProtoMessage() {}
+
+func (x *Metadata) ProtoReflect() protoreflect.Message {
+	mi := &file_haproxycheck_v1_haproxycheck_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Metadata.ProtoReflect.Descriptor instead.
+func (*Metadata) Descriptor() ([]byte, []int) {
+	return file_haproxycheck_v1_haproxycheck_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Metadata) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Metadata) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
 // Servers attaches servers to the generated backend with HAProxy's
 // server-template and DNS resolution, so that the fragment is used without
 // editing: one DNS name (a Kubernetes headless service, a Consul service)
@@ -298,7 +517,7 @@ type Servers struct {
 
 func (x *Servers) Reset() {
 	*x = Servers{}
-	mi := &file_haproxycheck_v1_haproxycheck_proto_msgTypes[3]
+	mi := &file_haproxycheck_v1_haproxycheck_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +529,7 @@ func (x *Servers) String() string {
 func (*Servers) ProtoMessage() {}
 
 func (x *Servers) ProtoReflect() protoreflect.Message {
-	mi := &file_haproxycheck_v1_haproxycheck_proto_msgTypes[3]
+	mi := &file_haproxycheck_v1_haproxycheck_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +542,7 @@ func (x *Servers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Servers.ProtoReflect.Descriptor instead.
 func (*Servers) Descriptor() ([]byte, []int) {
-	return file_haproxycheck_v1_haproxycheck_proto_rawDescGZIP(), []int{3}
+	return file_haproxycheck_v1_haproxycheck_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Servers) GetAddress() string {
@@ -371,7 +590,7 @@ type Timing struct {
 
 func (x *Timing) Reset() {
 	*x = Timing{}
-	mi := &file_haproxycheck_v1_haproxycheck_proto_msgTypes[4]
+	mi := &file_haproxycheck_v1_haproxycheck_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -383,7 +602,7 @@ func (x *Timing) String() string {
 func (*Timing) ProtoMessage() {}
 
 func (x *Timing) ProtoReflect() protoreflect.Message {
-	mi := &file_haproxycheck_v1_haproxycheck_proto_msgTypes[4]
+	mi := &file_haproxycheck_v1_haproxycheck_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -396,7 +615,7 @@ func (x *Timing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Timing.ProtoReflect.Descriptor instead.
 func (*Timing) Descriptor() ([]byte, []int) {
-	return file_haproxycheck_v1_haproxycheck_proto_rawDescGZIP(), []int{4}
+	return file_haproxycheck_v1_haproxycheck_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Timing) GetInterMs() uint32 {
@@ -443,6 +662,14 @@ func (x *Timing) GetTimeoutMs() uint32 {
 
 var file_haproxycheck_v1_haproxycheck_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
+		ExtendedType:  (*descriptorpb.FileOptions)(nil),
+		ExtensionType: (*Check)(nil),
+		Field:         51720,
+		Name:          "haproxycheck.v1.defaults",
+		Tag:           "bytes,51720,opt,name=defaults",
+		Filename:      "haproxycheck/v1/haproxycheck.proto",
+	},
+	{
 		ExtendedType:  (*descriptorpb.ServiceOptions)(nil),
 		ExtensionType: (*GrpcHealthCheck)(nil),
 		Field:         51720,
@@ -460,12 +687,22 @@ var file_haproxycheck_v1_haproxycheck_proto_extTypes = []protoimpl.ExtensionInfo
 	},
 }
 
+// Extension fields to descriptorpb.FileOptions.
+var (
+	// Check settings for every check of the file. A service's or RPC's check
+	// settings override them field by field, except that its tls replaces
+	// the defaults' tls whole; its metadata is added to theirs.
+	//
+	// optional haproxycheck.v1.Check defaults = 51720;
+	E_Defaults = &file_haproxycheck_v1_haproxycheck_proto_extTypes[0]
+)
+
 // Extension fields to descriptorpb.ServiceOptions.
 var (
 	// Health-checks the annotated service with grpc.health.v1.Health/Check.
 	//
 	// optional haproxycheck.v1.GrpcHealthCheck grpc_health = 51720;
-	E_GrpcHealth = &file_haproxycheck_v1_haproxycheck_proto_extTypes[0]
+	E_GrpcHealth = &file_haproxycheck_v1_haproxycheck_proto_extTypes[1]
 )
 
 // Extension fields to descriptorpb.MethodOptions.
@@ -473,7 +710,7 @@ var (
 	// Makes the annotated unary RPC the health check of its service.
 	//
 	// optional haproxycheck.v1.HealthRPC health_rpc = 51720;
-	E_HealthRpc = &file_haproxycheck_v1_haproxycheck_proto_extTypes[1]
+	E_HealthRpc = &file_haproxycheck_v1_haproxycheck_proto_extTypes[2]
 )
 
 var File_haproxycheck_v1_haproxycheck_proto protoreflect.FileDescriptor
@@ -489,12 +726,27 @@ const file_haproxycheck_v1_haproxycheck_proto_rawDesc = "" +
 	"\arequest\x18\x01 \x01(\tR\arequest\x12+\n" +
 	"\x11expected_response\x18\x02 \x01(\tR\x10expectedResponse\x12,\n" +
 	"\x05check\x18\x03 \x01(\v2\x16.haproxycheck.v1.CheckR\x05check\x120\n" +
-	"\x14not_serving_response\x18\x04 \x01(\tR\x12notServingResponse\"\xa4\x01\n" +
+	"\x14not_serving_response\x18\x04 \x01(\tR\x12notServingResponse\"\xef\x02\n" +
 	"\x05Check\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12\x1c\n" +
 	"\tauthority\x18\x02 \x01(\tR\tauthority\x122\n" +
 	"\aservers\x18\x03 \x01(\v2\x18.haproxycheck.v1.ServersR\aservers\x12/\n" +
-	"\x06timing\x18\x04 \x01(\v2\x17.haproxycheck.v1.TimingR\x06timing\"W\n" +
+	"\x06timing\x18\x04 \x01(\v2\x17.haproxycheck.v1.TimingR\x06timing\x12&\n" +
+	"\x03tls\x18\x05 \x01(\v2\x14.haproxycheck.v1.TLSR\x03tls\x125\n" +
+	"\bmetadata\x18\x06 \x03(\v2\x19.haproxycheck.v1.MetadataR\bmetadata\x12/\n" +
+	"\x04mode\x18\a \x01(\x0e2\x1b.haproxycheck.v1.Check.ModeR\x04mode\"9\n" +
+	"\x04Mode\x12\x14\n" +
+	"\x10MODE_UNSPECIFIED\x10\x00\x12\f\n" +
+	"\bMODE_TCP\x10\x01\x12\r\n" +
+	"\tMODE_HTTP\x10\x02\"q\n" +
+	"\x03TLS\x12\x1f\n" +
+	"\vserver_name\x18\x01 \x01(\tR\n" +
+	"serverName\x12\x17\n" +
+	"\aca_file\x18\x02 \x01(\tR\x06caFile\x120\n" +
+	"\x14insecure_skip_verify\x18\x03 \x01(\bR\x12insecureSkipVerify\"2\n" +
+	"\bMetadata\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"W\n" +
 	"\aServers\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12\x1c\n" +
@@ -506,7 +758,8 @@ const file_haproxycheck_v1_haproxycheck_proto_rawDesc = "" +
 	"\x04rise\x18\x04 \x01(\rR\x04rise\x12\x12\n" +
 	"\x04fall\x18\x05 \x01(\rR\x04fall\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x06 \x01(\rR\ttimeoutMs:d\n" +
+	"timeout_ms\x18\x06 \x01(\rR\ttimeoutMs:R\n" +
+	"\bdefaults\x12\x1c.google.protobuf.FileOptions\x18\x88\x94\x03 \x01(\v2\x16.haproxycheck.v1.CheckR\bdefaults:d\n" +
 	"\vgrpc_health\x12\x1f.google.protobuf.ServiceOptions\x18\x88\x94\x03 \x01(\v2 .haproxycheck.v1.GrpcHealthCheckR\n" +
 	"grpcHealth:[\n" +
 	"\n" +
@@ -524,30 +777,40 @@ func file_haproxycheck_v1_haproxycheck_proto_rawDescGZIP() []byte {
 	return file_haproxycheck_v1_haproxycheck_proto_rawDescData
 }
 
-var file_haproxycheck_v1_haproxycheck_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_haproxycheck_v1_haproxycheck_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_haproxycheck_v1_haproxycheck_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_haproxycheck_v1_haproxycheck_proto_goTypes = []any{
-	(*GrpcHealthCheck)(nil),             // 0: haproxycheck.v1.GrpcHealthCheck
-	(*HealthRPC)(nil),                   // 1: haproxycheck.v1.HealthRPC
-	(*Check)(nil),                       // 2: haproxycheck.v1.Check
-	(*Servers)(nil),                     // 3: haproxycheck.v1.Servers
-	(*Timing)(nil),                      // 4: haproxycheck.v1.Timing
-	(*descriptorpb.ServiceOptions)(nil), // 5: google.protobuf.ServiceOptions
-	(*descriptorpb.MethodOptions)(nil),  // 6: google.protobuf.MethodOptions
+	(Check_Mode)(0),                     // 0: haproxycheck.v1.Check.Mode
+	(*GrpcHealthCheck)(nil),             // 1: haproxycheck.v1.GrpcHealthCheck
+	(*HealthRPC)(nil),                   // 2: haproxycheck.v1.HealthRPC
+	(*Check)(nil),                       // 3: haproxycheck.v1.Check
+	(*TLS)(nil),                         // 4: haproxycheck.v1.TLS
+	(*Metadata)(nil),                    // 5: haproxycheck.v1.Metadata
+	(*Servers)(nil),                     // 6: haproxycheck.v1.Servers
+	(*Timing)(nil),                      // 7: haproxycheck.v1.Timing
+	(*descriptorpb.FileOptions)(nil),    // 8: google.protobuf.FileOptions
+	(*descriptorpb.ServiceOptions)(nil), // 9: google.protobuf.ServiceOptions
+	(*descriptorpb.MethodOptions)(nil),  // 10: google.protobuf.MethodOptions
 }
 var file_haproxycheck_v1_haproxycheck_proto_depIdxs = []int32{
-	2, // 0: haproxycheck.v1.GrpcHealthCheck.check:type_name -> haproxycheck.v1.Check
-	2, // 1: haproxycheck.v1.HealthRPC.check:type_name -> haproxycheck.v1.Check
-	3, // 2: haproxycheck.v1.Check.servers:type_name -> haproxycheck.v1.Servers
-	4, // 3: haproxycheck.v1.Check.timing:type_name -> haproxycheck.v1.Timing
-	5, // 4: haproxycheck.v1.grpc_health:extendee -> google.protobuf.ServiceOptions
-	6, // 5: haproxycheck.v1.health_rpc:extendee -> google.protobuf.MethodOptions
-	0, // 6: haproxycheck.v1.grpc_health:type_name -> haproxycheck.v1.GrpcHealthCheck
-	1, // 7: haproxycheck.v1.health_rpc:type_name -> haproxycheck.v1.HealthRPC
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	6, // [6:8] is the sub-list for extension type_name
-	4, // [4:6] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	3,  // 0: haproxycheck.v1.GrpcHealthCheck.check:type_name -> haproxycheck.v1.Check
+	3,  // 1: haproxycheck.v1.HealthRPC.check:type_name -> haproxycheck.v1.Check
+	6,  // 2: haproxycheck.v1.Check.servers:type_name -> haproxycheck.v1.Servers
+	7,  // 3: haproxycheck.v1.Check.timing:type_name -> haproxycheck.v1.Timing
+	4,  // 4: haproxycheck.v1.Check.tls:type_name -> haproxycheck.v1.TLS
+	5,  // 5: haproxycheck.v1.Check.metadata:type_name -> haproxycheck.v1.Metadata
+	0,  // 6: haproxycheck.v1.Check.mode:type_name -> haproxycheck.v1.Check.Mode
+	8,  // 7: haproxycheck.v1.defaults:extendee -> google.protobuf.FileOptions
+	9,  // 8: haproxycheck.v1.grpc_health:extendee -> google.protobuf.ServiceOptions
+	10, // 9: haproxycheck.v1.health_rpc:extendee -> google.protobuf.MethodOptions
+	3,  // 10: haproxycheck.v1.defaults:type_name -> haproxycheck.v1.Check
+	1,  // 11: haproxycheck.v1.grpc_health:type_name -> haproxycheck.v1.GrpcHealthCheck
+	2,  // 12: haproxycheck.v1.health_rpc:type_name -> haproxycheck.v1.HealthRPC
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	10, // [10:13] is the sub-list for extension type_name
+	7,  // [7:10] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_haproxycheck_v1_haproxycheck_proto_init() }
@@ -561,13 +824,14 @@ func file_haproxycheck_v1_haproxycheck_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_haproxycheck_v1_haproxycheck_proto_rawDesc), len(file_haproxycheck_v1_haproxycheck_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   5,
-			NumExtensions: 2,
+			NumEnums:      1,
+			NumMessages:   7,
+			NumExtensions: 3,
 			NumServices:   0,
 		},
 		GoTypes:           file_haproxycheck_v1_haproxycheck_proto_goTypes,
 		DependencyIndexes: file_haproxycheck_v1_haproxycheck_proto_depIdxs,
+		EnumInfos:         file_haproxycheck_v1_haproxycheck_proto_enumTypes,
 		MessageInfos:      file_haproxycheck_v1_haproxycheck_proto_msgTypes,
 		ExtensionInfos:    file_haproxycheck_v1_haproxycheck_proto_extTypes,
 	}.Build()
