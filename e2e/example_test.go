@@ -14,6 +14,7 @@ import (
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/dnstest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/haproxytest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
 )
 
@@ -65,7 +66,7 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "building the example server: %v\n%s", err, out)
 		return 1
 	}
-	return m.Run()
+	return stacktest.Main(m)
 }
 
 // serverProcess is a running example server.
@@ -203,7 +204,7 @@ func testExampleKind(t *testing.T, gen string, kind checkKind) {
 	hap := haproxytest.Start(t, dir, socket, haproxytest.MainConfig(socket, dns.Addr),
 		[]string{filepath.Join(gen, "haproxy", kind.service+".cfg")},
 		[]string{kind.envVar + "=" + name + ":" + port})
-	other := watchServer(t, hap, kind.backend, addr(otherIP))
+	watch := watchBackends(t, hap, kind.backend)
 
 	const upWithin = 30 * time.Second // rise 2 × inter 2s, plus DNS resolution
 	for _, ip := range []string{healthyIP, drainIP, stopIP, healthySplitIP, drainSplitIP} {
@@ -239,68 +240,5 @@ func testExampleKind(t *testing.T, gen string, kind checkKind) {
 	if h, _, _ := hap.ServerAt(kind.backend, addr(healthySplitIP)); h.Status != "UP" {
 		t.Errorf("healthy server behind the byte relay ended %s (%s), want UP", h.Status, h.CheckStatus)
 	}
-	other.assertNeverPassed(t)
-}
-
-// serverWatch records every state HAProxy reports for one server, from
-// HAProxy's start until the test asks.
-type serverWatch struct {
-	addr   string
-	stop   chan struct{}
-	done   chan struct{}
-	states []haproxytest.Server
-}
-
-// watchServer polls the server of backend at addr every 20 ms.
-func watchServer(t *testing.T, hap *haproxytest.HAProxy, backend, addr string) *serverWatch {
-	w := &serverWatch{addr: addr, stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		for {
-			if s, ok, err := hap.ServerAt(backend, addr); err == nil && ok {
-				w.states = append(w.states, s)
-			}
-			select {
-			case <-w.stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	t.Cleanup(w.finish)
-	return w
-}
-
-func (w *serverWatch) finish() {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-	}
-	<-w.done
-}
-
-// assertNeverPassed fails the test if a check ever passed the server, or
-// if the server was UP again after its first check had failed. (HAProxy 2.6
-// counts a newly resolved server UP until its first check, which fails it
-// at once.)
-func (w *serverWatch) assertNeverPassed(t *testing.T) {
-	t.Helper()
-	w.finish()
-	failed := false
-	for _, s := range w.states {
-		if s.CheckStatus == "L7OK" {
-			t.Errorf("server %s: a check passed (%s, %s)", w.addr, s.Status, s.CheckStatus)
-			return
-		}
-		if s.Status == "DOWN" {
-			failed = true
-		} else if failed && s.Status != "MAINT" {
-			t.Errorf("server %s: %s after its checks had failed", w.addr, s.Status)
-			return
-		}
-	}
-	if !failed {
-		t.Errorf("server %s: never DOWN in %d observations", w.addr, len(w.states))
-	}
+	watch.assertNeverPassed(t, kind.backend, addr(otherIP))
 }

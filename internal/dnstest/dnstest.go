@@ -55,6 +55,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	resp := new(dns.Msg)
 	resp.SetReply(req)
 	resp.Authoritative = true
+	resp.Compress = true // many records fit in a 512-byte answer
 	s.mu.Lock()
 	for _, q := range req.Question {
 		if q.Qtype != dns.TypeA {

@@ -29,7 +29,8 @@ type Server struct {
 	Addr string
 	// Status is UP, DOWN, MAINT, "UP 1/2" (going down) and so on.
 	Status string
-	// CheckStatus is the last check's status: L7OK, L7RSP, L7TOUT, L4CON...
+	// CheckStatus is the last completed check's status: L7OK, L7RSP,
+	// L7TOUT, L4CON...
 	CheckStatus string
 	// CheckDuration is how long the last check took.
 	CheckDuration time.Duration
@@ -189,7 +190,7 @@ func (h *HAProxy) Servers(backend string) ([]Server, error) {
 			Name:          name,
 			Addr:          field(row, "addr"),
 			Status:        field(row, "status"),
-			CheckStatus:   field(row, "check_status"),
+			CheckStatus:   strings.TrimPrefix(field(row, "check_status"), "* "), // "* " marks a check in progress
 			CheckDuration: time.Duration(ms) * time.Millisecond,
 		})
 	}
