@@ -52,9 +52,9 @@ service Bad {
 		name, proto, param, want string
 	}{
 		{"streaming RPC", streaming, "paths=source_relative", "bad.proto:8:3: rpc bad.Bad.Watch: is a streaming RPC; a health RPC must be unary"},
-		{"unknown parameter", streaming, "paths=source_relative,colour=blue", `unknown parameter "colour": protoc-gen-haproxycheck takes only paths, module and M parameters`},
-		{"no Go package", strings.Replace(streaming, `option go_package = "example.com/bad";`, "", 1), "paths=source_relative",
-			`unable to determine Go import path for "bad.proto"`},
+		{"unknown parameter", streaming, "paths=source_relative,colour=blue", `unknown parameter "colour": protoc-gen-haproxycheck takes protogen's paths`},
+		{"no Go package for go=true", strings.Replace(strings.Replace(streaming, `option go_package = "example.com/bad";`, "", 1), "stream Resp", "Resp", 1),
+			"paths=source_relative,go=true", `bad.proto: has no Go package for the Go code go=true asks for`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src, out := t.TempDir(), t.TempDir()

@@ -9,34 +9,16 @@
 //
 //	protoc --plugin=protoc-gen-haproxycheck --haproxycheck_out=gen greeter.proto
 //
-// It takes protogen's parameters (paths, module, M...) and no others.
+// It takes protogen's parameters (paths, module, M...) and its own: go,
+// require_checks, grpc_timeout and user_agent (see the README).
 package main
 
 import (
 	"fmt"
 	"os"
-	"path"
-	"strings"
 
-	"google.golang.org/protobuf/compiler/protogen"
-	"google.golang.org/protobuf/types/descriptorpb"
-	"google.golang.org/protobuf/types/pluginpb"
-
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/checkmodel"
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/fragment"
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/gocode"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/plugin"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/version"
-)
-
-// fragmentDir is the directory, below the output directory, that holds the
-// HAProxy fragments.
-const fragmentDir = "haproxy"
-
-// The editions the plugin takes, the same range as the protoc-gen-go it is
-// built with: proto2, proto3 and Editions 2023 and 2024.
-const (
-	firstEdition = descriptorpb.Edition_EDITION_PROTO2
-	lastEdition  = descriptorpb.Edition_EDITION_2024
 )
 
 const usage = `protoc-gen-haproxycheck is a protoc and buf plugin; run it through them:
@@ -44,6 +26,8 @@ const usage = `protoc-gen-haproxycheck is a protoc and buf plugin; run it throug
   protoc --plugin=protoc-gen-haproxycheck --haproxycheck_out=OUT file.proto
   buf generate   (with a local plugin entry in buf.gen.yaml)
 
+Parameters: paths, module and M as protoc-gen-go takes them;
+go=auto|true|false, require_checks=true, grpc_timeout=false, user_agent=false.
 Flags: --version prints the version, --help this text.
 `
 
@@ -60,45 +44,8 @@ func main() {
 		}
 		return
 	}
-	protogen.Options{ParamFunc: unknownParameter}.Run(generate)
-}
-
-// unknownParameter rejects parameters that protogen does not take itself.
-func unknownParameter(name, value string) error {
-	return fmt.Errorf("unknown parameter %q: protoc-gen-haproxycheck takes only paths, module and M parameters", name)
-}
-
-// generate writes every fragment and Go file, or nothing if any annotation
-// is invalid.
-func generate(plugin *protogen.Plugin) error {
-	plugin.SupportedFeatures = uint64(pluginpb.CodeGeneratorResponse_FEATURE_PROTO3_OPTIONAL |
-		pluginpb.CodeGeneratorResponse_FEATURE_SUPPORTS_EDITIONS)
-	plugin.SupportedEditionsMinimum = firstEdition
-	plugin.SupportedEditionsMaximum = lastEdition
-	files, err := checkmodel.Build(plugin)
-	if err != nil {
-		return err
+	if err := plugin.Run(os.Stdin, os.Stdout, version.Version); err != nil {
+		fmt.Fprintln(os.Stderr, "protoc-gen-haproxycheck:", err)
+		os.Exit(1)
 	}
-	for _, f := range files {
-		for _, c := range f.Checks {
-			g := plugin.NewGeneratedFile(fragmentPath(plugin, fragment.FileName(c)), "")
-			if _, err := g.Write(fragment.Render(f.Source, version.Version, c)); err != nil {
-				return err
-			}
-		}
-		gocode.Generate(plugin, version.Version, f)
-	}
-	return nil
-}
-
-// fragmentPath returns the path of a fragment file. With the module=
-// parameter, protogen strips the module from every generated path, so the
-// fragment's path starts with it too.
-func fragmentPath(plugin *protogen.Plugin, name string) string {
-	for _, p := range strings.Split(plugin.Request.GetParameter(), ",") {
-		if module, ok := strings.CutPrefix(p, "module="); ok {
-			return path.Join(module, fragmentDir, name)
-		}
-	}
-	return path.Join(fragmentDir, name)
 }

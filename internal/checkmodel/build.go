@@ -7,6 +7,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/compiler/protogen"
@@ -62,10 +63,23 @@ var reservedHeaders = map[string]bool{
 	"transfer-encoding": true, "upgrade": true,
 }
 
+// Options are the settings of a build that apply to every check, from the
+// plugin's parameters.
+type Options struct {
+	// UserAgent, when not empty, is sent as every check's user-agent.
+	UserAgent string
+	// GRPCTimeout sends every check's timeout as its grpc-timeout, so that
+	// servers cancel a check HAProxy has given up on.
+	GRPCTimeout bool
+	// RequireChecks makes every service without a check and without a
+	// no_check opt-out an error.
+	RequireChecks bool
+}
+
 // Build returns the checks of every file that protoc asked to generate. It
 // returns one error listing every problem found, each naming its file,
 // line and element, and no files when there is any.
-func Build(plugin *protogen.Plugin) ([]File, error) {
+func Build(plugin *protogen.Plugin, opts Options) ([]File, error) {
 	var (
 		files    []File
 		problems []error
@@ -76,7 +90,7 @@ func Build(plugin *protogen.Plugin) ([]File, error) {
 		if !f.Generate {
 			continue
 		}
-		b := fileBuilder{file: f}
+		b := fileBuilder{file: f, opts: opts}
 		file := b.build()
 		for _, c := range file.Checks {
 			if prev, ok := backends[c.Backend]; ok {
@@ -103,6 +117,7 @@ func Build(plugin *protogen.Plugin) ([]File, error) {
 // fileBuilder builds the checks of one file and collects its problems.
 type fileBuilder struct {
 	file     *protogen.File
+	opts     Options
 	defaults *haproxycheckv1.Check // the file's defaults option, or nil
 	problems []error
 }
@@ -163,8 +178,21 @@ func (b *fileBuilder) service(svc *protogen.Service) (Check, bool) {
 			rpcs = append(rpcs, m)
 		}
 	}
+	optOut := proto.HasExtension(svc.Desc.Options(), haproxycheckv1.E_NoCheck)
 	switch {
+	case optOut && strings.TrimSpace(proto.GetExtension(svc.Desc.Options(), haproxycheckv1.E_NoCheck).(string)) == "":
+		b.addf(svc.Desc, "no_check is empty; say why the service is not health-checked")
+		return Check{}, false
+	case optOut && (healthOpt != nil || len(rpcs) > 0):
+		b.addf(svc.Desc, "has a health check and no_check; keep one of them")
+		return Check{}, false
+	case optOut:
+		return Check{}, false
 	case healthOpt == nil && len(rpcs) == 0:
+		if b.opts.RequireChecks {
+			b.addf(svc.Desc, "has no health check, and require_checks=true asks every service for one; "+
+				"annotate it with grpc_health or health_rpc, or opt out with option (haproxycheck.v1.no_check) = \"<why>\"")
+		}
 		return Check{}, false
 	case len(rpcs) > 1 || (healthOpt != nil && len(rpcs) > 0):
 		b.addf(svc.Desc, "has %d health checks (grpc_health and health_rpc annotations); a service has one, so keep one annotation",
@@ -181,8 +209,14 @@ func (b *fileBuilder) service(svc *protogen.Service) (Check, bool) {
 func (b *fileBuilder) grpcHealth(svc *protogen.Service, opt *haproxycheckv1.GrpcHealthCheck) (Check, bool) {
 	n := len(b.problems)
 	b.noUnknownFields(svc.Desc, "grpc_health", opt)
+	settings := b.merged(opt.GetCheck())
 	name := string(svc.Desc.FullName())
-	if opt.ServiceName != nil {
+	switch {
+	case settings.GetWholeServer() && opt.ServiceName != nil && opt.GetServiceName() != "":
+		b.addf(svc.Desc, "check.whole_server asks about the whole server, service_name %q about one service; keep one of them", opt.GetServiceName())
+	case settings.GetWholeServer():
+		name = ""
+	case opt.ServiceName != nil:
 		name = opt.GetServiceName()
 	}
 	c := Check{
@@ -201,7 +235,7 @@ func (b *fileBuilder) grpcHealth(svc *protogen.Service, opt *haproxycheckv1.Grpc
 	if name == "" {
 		c.Request.Text = ""
 	}
-	b.checkSettings(svc.Desc, &c, opt.GetCheck())
+	b.checkSettings(svc.Desc, &c, settings)
 	return c, len(b.problems) == n
 }
 
@@ -250,7 +284,10 @@ func (b *fileBuilder) healthRPC(svc *protogen.Service, m *protogen.Method) (Chec
 			b.addf(m.Desc, "health_rpc.not_serving_response holds the expected response, so the check would pass on a server that is not serving; make the two answers differ")
 		}
 	}
-	b.checkSettings(m.Desc, &c, opt.GetCheck())
+	if opt.GetCheck().GetWholeServer() {
+		b.addf(m.Desc, "check.whole_server applies to grpc_health checks only; remove it")
+	}
+	b.checkSettings(m.Desc, &c, b.merged(opt.GetCheck()))
 	return c, len(b.problems) == n
 }
 
@@ -281,15 +318,7 @@ func (b *fileBuilder) textMessage(elem protoreflect.Descriptor, field string, md
 
 // checkSettings fills in c's backend, authority, servers, timing and wire
 // request from the annotation's check settings and their defaults.
-func (b *fileBuilder) checkSettings(elem protoreflect.Descriptor, c *Check, own *haproxycheckv1.Check) {
-	opt := own
-	if b.defaults != nil {
-		opt = proto.CloneOf(b.defaults)
-		proto.Merge(opt, own)
-		if own.GetTls() != nil {
-			opt.Tls = own.GetTls() // TLS settings go together
-		}
-	}
+func (b *fileBuilder) checkSettings(elem protoreflect.Descriptor, c *Check, opt *haproxycheckv1.Check) {
 	if len(c.Path) > maxPath {
 		b.addf(elem, "the call's path %s is %d characters; at most %d fit in the comments of HAProxy's configuration lines, so shorten the package, service or RPC name", c.Path, len(c.Path), maxPath)
 	}
@@ -312,9 +341,10 @@ func (b *fileBuilder) checkSettings(elem protoreflect.Descriptor, c *Check, own 
 
 	srv := opt.GetServers()
 	c.Servers = Servers{
-		Address:   srv.GetAddress(),
-		Count:     orDefault(srv.GetCount(), DefaultServerCount),
-		Resolvers: srv.GetResolvers(),
+		Address:     srv.GetAddress(),
+		Count:       orDefault(srv.GetCount(), DefaultServerCount),
+		Resolvers:   srv.GetResolvers(),
+		SendProxyV2: srv.GetSendProxyV2(),
 	}
 	if c.Servers.Address == "" {
 		c.Servers.EnvVar = strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(c.Backend)) + "_SERVERS"
@@ -372,10 +402,31 @@ func (b *fileBuilder) checkSettings(elem protoreflect.Descriptor, c *Check, own 
 		scheme = "https"
 	}
 	var err error
-	c.Wire, err = wire.Encode(wire.Request{Scheme: scheme, Authority: c.Authority, Path: c.Path, Message: c.Request.Bytes, Metadata: c.Metadata})
+	c.UserAgent = b.opts.UserAgent
+	if b.opts.GRPCTimeout {
+		// HAProxy's check timeout: timeout check, or else inter.
+		c.GRPCTimeout = time.Duration(orDefault(c.Timing.TimeoutMS, c.Timing.InterMS)) * time.Millisecond
+	}
+	c.Wire, err = wire.Encode(wire.Request{
+		Scheme: scheme, Authority: c.Authority, Path: c.Path, Message: c.Request.Bytes,
+		Timeout: c.GRPCTimeout, UserAgent: c.UserAgent, Metadata: c.Metadata,
+	})
 	if err != nil {
 		b.addf(elem, "%v", err)
 	}
+}
+
+// merged returns a check's own settings over the file's defaults.
+func (b *fileBuilder) merged(own *haproxycheckv1.Check) *haproxycheckv1.Check {
+	if b.defaults == nil {
+		return own
+	}
+	opt := proto.CloneOf(b.defaults)
+	proto.Merge(opt, own)
+	if own.GetTls() != nil {
+		opt.Tls = own.GetTls() // TLS settings go together
+	}
+	return opt
 }
 
 // tls returns the check's TLS settings, or nil when opt is unset.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/net/http2/hpack"
+
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/checkmodel"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/wire"
@@ -35,7 +37,7 @@ func rpc(name, opt string) string {
 
 func build(t *testing.T, files ...string) ([]checkmodel.File, error) {
 	t.Helper()
-	return checkmodel.Build(protogentest.Plugin(t, "", files...))
+	return checkmodel.Build(protogentest.Plugin(t, "", files...), checkmodel.Options{})
 }
 
 func TestBuildHealthRPC(t *testing.T) {
@@ -286,6 +288,26 @@ func TestBuildErrors(t *testing.T) {
 			files: []string{strings.Replace(file(`[haproxycheck.v1.grpc_health] {}`), `options { go_package: "example.com/svc" }`, `options { go_package: "example.com/svc" [haproxycheck.v1.defaults] {backend: "all"} }`, 1)},
 			want:  `svc/svc.proto: option defaults: backend "all" would name every service's backend alike; set check.backend on each service instead`,
 		},
+		{
+			name:  "empty no_check",
+			files: []string{file(`[haproxycheck.v1.no_check]: " "`)},
+			want:  `svc/svc.proto: service svc.Svc: no_check is empty; say why the service is not health-checked`,
+		},
+		{
+			name:  "no_check on a checked service",
+			files: []string{file(`[haproxycheck.v1.no_check]: "internal"`, rpc("Check", ok))},
+			want:  `svc/svc.proto: service svc.Svc: has a health check and no_check; keep one of them`,
+		},
+		{
+			name:  "whole server and a service name",
+			files: []string{file(`[haproxycheck.v1.grpc_health] {service_name: "svc" check: {whole_server: true}}`)},
+			want:  `svc/svc.proto: service svc.Svc: check.whole_server asks about the whole server, service_name "svc" about one service; keep one of them`,
+		},
+		{
+			name:  "whole server on a health RPC",
+			files: []string{file("", rpc("Check", ok+` check: {whole_server: true}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.whole_server applies to grpc_health checks only; remove it`,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			files, err := build(t, tc.files...)
@@ -331,5 +353,42 @@ func TestBuildFileDefaults(t *testing.T) {
 	}
 	if want := (checkmodel.Timing{InterMS: 500, Rise: 2, Fall: 2}); c.Timing != want {
 		t.Errorf("timing %+v, want %+v", c.Timing, want)
+	}
+}
+
+func TestBuildWholeServerFromDefaults(t *testing.T) {
+	f := strings.Replace(file(`[haproxycheck.v1.grpc_health] {}`), `options { go_package: "example.com/svc" }`,
+		`options { go_package: "example.com/svc" [haproxycheck.v1.defaults] {whole_server: true} }`, 1)
+	files, err := build(t, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := files[0].Checks[0]; c.HealthServiceName != "" || len(c.Request.Bytes) != 0 {
+		t.Errorf("health service name %q, request %x; want the whole server's, \"\" and the empty message", c.HealthServiceName, c.Request.Bytes)
+	}
+}
+
+func TestBuildSendsTimeoutAndUserAgent(t *testing.T) {
+	f := file("", rpc("Check", `expected_response: 'status: "OK"' check: {timing: {inter_ms: 1500}}`))
+	for _, tc := range []struct {
+		opts checkmodel.Options
+		want []hpack.HeaderField
+	}{
+		{checkmodel.Options{}, nil},
+		{checkmodel.Options{GRPCTimeout: true, UserAgent: "protoc-gen-haproxycheck/v9"},
+			[]hpack.HeaderField{{Name: "grpc-timeout", Value: "1500m"}, {Name: "user-agent", Value: "protoc-gen-haproxycheck/v9"}}},
+	} {
+		files, err := checkmodel.Build(protogentest.Plugin(t, "", f), tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := files[0].Checks[0]
+		fields, err := hpack.NewDecoder(4096, nil).DecodeFull(c.Wire.Headers[9:]) // past the frame header
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fields[6:]; !slices.Equal(got, tc.want) {
+			t.Errorf("options %+v: headers after te %v, want %v", tc.opts, got, tc.want)
+		}
 	}
 }

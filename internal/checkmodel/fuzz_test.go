@@ -23,12 +23,12 @@ var fragmentLines = []*regexp.Regexp{
 	regexp.MustCompile(`^    mode (tcp|http)$`),
 	regexp.MustCompile(`^    option tcp-check$`),
 	regexp.MustCompile(`^    timeout check [0-9]+ms$`),
-	regexp.MustCompile(`^    tcp-check connect( ssl( sni [A-Za-z0-9.-]+)? alpn h2)? comment "connect to check /[A-Za-z0-9_.]+/[A-Za-z0-9_]+"$`),
+	regexp.MustCompile(`^    tcp-check connect( ssl( sni [A-Za-z0-9.-]+)? alpn h2)? linger comment "connect to check /[A-Za-z0-9_.]+/[A-Za-z0-9_]+"$`),
 	regexp.MustCompile(`^    tcp-check send-binary [0-9a-f]+ comment "HTTP/2 call [^"]+"$`),
 	regexp.MustCompile(`^    tcp-check expect rbinary [0-9A-F().*|^]+ comment "[^"]+"$`),
 	regexp.MustCompile(`^    tcp-check expect min-recv 0 comment "[^"]+" on-error "[^"]+" binary [0-9a-f]+$`),
 	regexp.MustCompile(`^    server-template srv [0-9]+ ("\$\{[A-Z0-9_]+\}"|[A-Za-z0-9_.:\[\]-]+) resolvers [A-Za-z0-9_.-]+ init-addr none check` +
-		`( proto h2( ssl alpn h2( sni str\([A-Za-z0-9.-]+\))?)?)?( verify none| verify required ca-file [A-Za-z0-9_./+@-]+)?( [a-z]+ [0-9]+(ms)?)*$`),
+		`( send-proxy-v2 check-send-proxy)?( proto h2( ssl alpn h2( sni str\([A-Za-z0-9.-]+\))?)?)?( verify none| verify required ca-file [A-Za-z0-9_./+@-]+)?( [a-z]+ [0-9]+(ms)?)*$`),
 }
 
 // FuzzBuild gives Build arbitrary annotations of both kinds. It must never
@@ -79,7 +79,7 @@ func FuzzBuild(f *testing.F) {
 			fdp.Service[0].Method[0].Options = opts
 		}
 		plugin := protogentest.PluginOf(t, "", fdp)
-		files, err := checkmodel.Build(plugin)
+		files, err := checkmodel.Build(plugin, protogentest.GoldenOptions)
 		if err != nil {
 			if files != nil {
 				t.Errorf("Build returned files with the error %v", err)

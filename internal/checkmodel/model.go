@@ -9,6 +9,8 @@
 package checkmodel
 
 import (
+	"time"
+
 	"google.golang.org/protobuf/compiler/protogen"
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/wire"
@@ -83,6 +85,10 @@ type Check struct {
 	TLS *TLS
 	// Metadata is the request metadata sent, in order.
 	Metadata []wire.Metadata
+	// GRPCTimeout is the grpc-timeout sent, or zero for none.
+	GRPCTimeout time.Duration
+	// UserAgent is the user-agent sent, or empty for none.
+	UserAgent string
 	// HTTPMode reports whether the backend runs in mode http with proto h2
 	// servers, balancing each call, rather than in mode tcp.
 	HTTPMode bool
@@ -136,6 +142,9 @@ type Servers struct {
 	Count uint32
 	// Resolvers is the HAProxy resolvers section used.
 	Resolvers string
+	// SendProxyV2 sends the PROXY protocol version 2 to the servers, on
+	// traffic and checks.
+	SendProxyV2 bool
 }
 
 // Timing is a server's check timing, in milliseconds and counts. Zero means

@@ -80,6 +80,12 @@ func (w *writer) header(source, version string, c checkmodel.Check) {
 	}
 	w.line("#")
 	w.message("Request", c.Request)
+	if c.GRPCTimeout != 0 {
+		w.line("#   with grpc-timeout %s (the check's timeout)", wire.TimeoutValue(c.GRPCTimeout))
+	}
+	if c.UserAgent != "" {
+		w.line("#   with user-agent %s", c.UserAgent)
+	}
 	for _, m := range c.Metadata {
 		w.line("#   with metadata %s: %s", m.Key, checkmodel.CommentSafe(m.Value))
 	}
@@ -149,7 +155,7 @@ func (w *writer) backend(c checkmodel.Check) {
 	if c.Timing.TimeoutMS != 0 {
 		w.line("    timeout check %dms", c.Timing.TimeoutMS)
 	}
-	w.line(`    tcp-check connect%s comment "connect to check %s"`, connectTLS(c.TLS), c.Path)
+	w.line(`    tcp-check connect%s linger comment "connect to check %s"`, connectTLS(c.TLS), c.Path)
 	request := c.Wire.Bytes()
 	parts := (len(request) + SendChunk - 1) / SendChunk
 	for i := 0; i < parts; i++ {
@@ -163,8 +169,12 @@ func (w *writer) backend(c checkmodel.Check) {
 	w.line(`    tcp-check expect rbinary %s comment "wait for the end of the answer to %s"`, EndOfStreamPattern(), c.Path)
 	w.line(`    tcp-check expect min-recv 0 comment "healthy response of %s" on-error "not the healthy response of %s" binary %s`,
 		c.Path, c.Path, hex.EncodeToString(c.ExpectedResponse.GRPC))
-	w.line("    server-template srv %d %s resolvers %s init-addr none check%s%s",
-		c.Servers.Count, serverAddress(c.Servers), c.Servers.Resolvers, serverTLS(c), timing(c.Timing))
+	proxy := ""
+	if c.Servers.SendProxyV2 {
+		proxy = " send-proxy-v2 check-send-proxy"
+	}
+	w.line("    server-template srv %d %s resolvers %s init-addr none check%s%s%s",
+		c.Servers.Count, serverAddress(c.Servers), c.Servers.Resolvers, proxy, serverTLS(c), timing(c.Timing))
 }
 
 // connectTLS returns the options of the check's connect rule that open TLS,

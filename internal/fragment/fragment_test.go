@@ -15,7 +15,7 @@ import (
 
 func goldenChecks(t *testing.T) []checkmodel.File {
 	t.Helper()
-	files, err := checkmodel.Build(protogentest.Plugin(t, "", protogentest.GoldenFiles...))
+	files, err := checkmodel.Build(protogentest.Plugin(t, "", protogentest.GoldenFiles...), protogentest.GoldenOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ message_type { name: "M" field { name: "s" json_name: "s" number: 1 type: TYPE_S
 service { name: "` + strings.Repeat("S", 200) + `" method { name: "Check" input_type: ".limits.M" output_type: ".limits.M"
   options { [haproxycheck.v1.health_rpc] { request: 's: "` + long + `"' expected_response: 's: "` + expected + `"'
     check: {backend: "` + strings.Repeat("b", 100) + `"} } } } }`
-	files, err := checkmodel.Build(protogentest.Plugin(t, "", file))
+	files, err := checkmodel.Build(protogentest.Plugin(t, "", file), protogentest.GoldenOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 func TestGolden(t *testing.T) {
 	plugin := protogentest.Plugin(t, "paths=source_relative", protogentest.GoldenFiles...)
-	files, err := checkmodel.Build(plugin)
+	files, err := checkmodel.Build(plugin, protogentest.GoldenOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

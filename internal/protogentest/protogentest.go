@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/pluginpb"
 
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/checkmodel"
 	_ "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
 )
 
@@ -44,6 +45,17 @@ func File(t testing.TB, text string) *descriptorpb.FileDescriptorProto {
 // OptionsFile.
 func PluginOf(t testing.TB, parameter string, files ...*descriptorpb.FileDescriptorProto) *protogen.Plugin {
 	t.Helper()
+	plugin, err := protogen.Options{}.New(Request(t, parameter, files...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plugin
+}
+
+// Request returns the request that asks a plugin, with parameter, to
+// generate files; every file may import OptionsFile.
+func Request(t testing.TB, parameter string, files ...*descriptorpb.FileDescriptorProto) *pluginpb.CodeGeneratorRequest {
+	t.Helper()
 	req := &pluginpb.CodeGeneratorRequest{Parameter: &parameter}
 	for _, dep := range []string{"google/protobuf/descriptor.proto", OptionsFile} {
 		fd, err := protoregistry.GlobalFiles.FindFileByPath(dep)
@@ -56,12 +68,12 @@ func PluginOf(t testing.TB, parameter string, files ...*descriptorpb.FileDescrip
 		req.ProtoFile = append(req.ProtoFile, fdp)
 		req.FileToGenerate = append(req.FileToGenerate, fdp.GetName())
 	}
-	plugin, err := protogen.Options{}.New(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return plugin
+	return req
 }
+
+// GoldenOptions are the build options of the renderers' golden tests: the
+// plugin's defaults, for generator version v0.0.0-test.
+var GoldenOptions = checkmodel.Options{UserAgent: "protoc-gen-haproxycheck/v0.0.0-test", GRPCTimeout: true}
 
 // GoldenFiles are the proto files, in text format, whose generated output
 // the renderers' golden tests keep: a health RPC with every setting, and

@@ -15,7 +15,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -50,6 +52,11 @@ type Request struct {
 	Path string
 	// Message is the serialized request message.
 	Message []byte
+	// Timeout, when not zero, is sent as grpc-timeout: the deadline after
+	// which the server cancels the call.
+	Timeout time.Duration
+	// UserAgent, when not empty, is sent as user-agent.
+	UserAgent string
 	// Metadata is custom request metadata, sent after the headers gRPC
 	// requires.
 	Metadata []Metadata
@@ -76,10 +83,27 @@ func (r Request) HeaderFields() []hpack.HeaderField {
 		{Name: "content-type", Value: "application/grpc"},
 		{Name: "te", Value: "trailers"},
 	}
+	if r.Timeout > 0 {
+		fields = append(fields, hpack.HeaderField{Name: "grpc-timeout", Value: TimeoutValue(r.Timeout)})
+	}
+	if r.UserAgent != "" {
+		fields = append(fields, hpack.HeaderField{Name: "user-agent", Value: r.UserAgent})
+	}
 	for _, m := range r.Metadata {
 		fields = append(fields, hpack.HeaderField{Name: m.Key, Value: m.Value})
 	}
 	return fields
+}
+
+// TimeoutValue returns d as a grpc-timeout value (gRPC's PROTOCOL-HTTP2.md:
+// at most 8 digits and a unit), in milliseconds, or in whole seconds,
+// rounded up, when the milliseconds take more than 8 digits.
+func TimeoutValue(d time.Duration) string {
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	if ms <= 99999999 {
+		return strconv.FormatInt(int64(ms), 10) + "m"
+	}
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10) + "S"
 }
 
 // Encoded is a request encoded for the wire, kept in its parts so that each

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -76,6 +77,8 @@ func TestEncodeDecodesBackToTheCall(t *testing.T) {
 		Authority: "greeter.example:50051",
 		Path:      "/grpc.health.v1.Health/Check",
 		Message:   []byte("\x0a\x12helloworld.Greeter"),
+		Timeout:   2 * time.Second,
+		UserAgent: "protoc-gen-haproxycheck/v1.2.3",
 		Metadata:  []Metadata{{Key: "x-api-key", Value: "s3cret"}, {Key: "x-trace", Value: ""}},
 	}
 	enc, err := Encode(req)
@@ -90,6 +93,8 @@ func TestEncodeDecodesBackToTheCall(t *testing.T) {
 		{Name: ":authority", Value: "greeter.example:50051"},
 		{Name: "content-type", Value: "application/grpc"},
 		{Name: "te", Value: "trailers"},
+		{Name: "grpc-timeout", Value: "2000m"},
+		{Name: "user-agent", Value: "protoc-gen-haproxycheck/v1.2.3"},
 		{Name: "x-api-key", Value: "s3cret"},
 		{Name: "x-trace", Value: ""},
 	}
@@ -157,6 +162,21 @@ func TestEncodeRefusesInvalidHeaders(t *testing.T) {
 	} {
 		if _, err := Encode(tc.req); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("Encode(%+v) error %v, want %q", tc.req, err, tc.want)
+		}
+	}
+}
+
+func TestTimeoutValue(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Millisecond:               "1m",
+		1500 * time.Microsecond:        "2m",
+		2 * time.Second:                "2000m",
+		99999999 * time.Millisecond:    "99999999m",
+		100000000 * time.Millisecond:   "100000S",
+		(1<<31 - 1) * time.Millisecond: "2147484S",
+	} {
+		if got := TimeoutValue(d); got != want {
+			t.Errorf("TimeoutValue(%v) = %q, want %q", d, got, want)
 		}
 	}
 }
