@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/dnstest"
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/haproxytest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
 )
@@ -168,6 +166,7 @@ var exampleKinds = []checkKind{
 // the draining server are also checked through a relay that splits their
 // answers at every byte.
 func TestExampleChecksOnHAProxy(t *testing.T) {
+	t.Parallel()
 	gen := generateExample(t)
 	for _, kind := range exampleKinds {
 		t.Run(kind.backend, func(t *testing.T) {
@@ -191,19 +190,7 @@ func testExampleKind(t *testing.T, gen string, kind checkKind) {
 	startByteRelay(t, addr(healthySplitIP), addr(healthyIP))
 	startByteRelay(t, addr(drainSplitIP), addr(drainIP))
 
-	dns := dnstest.Start(t)
-	name := kind.backend + ".test"
-	var parsed []net.IP
-	for _, ip := range ips {
-		parsed = append(parsed, net.ParseIP(ip))
-	}
-	dns.Set(name, parsed...)
-
-	dir := t.TempDir()
-	socket := filepath.Join(dir, "stats.sock")
-	hap := haproxytest.Start(t, dir, socket, haproxytest.MainConfig(socket, dns.Addr),
-		[]string{filepath.Join(gen, "haproxy", kind.service+".cfg")},
-		[]string{kind.envVar + "=" + name + ":" + port})
+	hap := startHAProxy(t, []string{filepath.Join(gen, "haproxy", kind.service+".cfg")}, "", kind.backend+".test", ips, port, kind.envVar)
 	watch := watchBackends(t, hap, kind.backend)
 
 	const upWithin = 30 * time.Second // rise 2 × inter 2s, plus DNS resolution

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,8 +20,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/example/gen/helloworld"
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/dnstest"
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/haproxytest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
 )
@@ -187,6 +184,7 @@ func (v *verdictTable) String() string {
 // server of each stack is drained while it is UP. It prints the table of
 // final verdicts.
 func TestStackMatrix(t *testing.T) {
+	t.Parallel()
 	plugin := testenv.BuildPlugin(t)
 	table := &verdictTable{rows: map[string]map[string]string{}}
 	t.Cleanup(func() { t.Logf("verdicts (status, last check):%s", table) })
@@ -262,16 +260,7 @@ func runMatrix(t *testing.T, plugin, transport, subnet string, table *verdictTab
 		}
 	}
 
-	dns := dnstest.Start(t)
-	const name = "servers.matrix.test"
-	var parsed []net.IP
-	for _, ip := range ips {
-		parsed = append(parsed, net.ParseIP(ip))
-	}
-	dns.Set(name, parsed...)
-	dir := t.TempDir()
-	socket := filepath.Join(dir, "stats.sock")
-	main := haproxytest.MainConfig(socket, dns.Addr) + fmt.Sprintf(`
+	extra := fmt.Sprintf(`
 frontend lb_tcp
     mode tcp
     bind %s
@@ -282,11 +271,11 @@ frontend lb_http
     bind %s proto h2
     default_backend greeter_http
 `, addr(tcpFrontend), addr(httpFrontend))
-	var env []string
+	var envVars []string
 	for _, b := range matrixBackends {
-		env = append(env, b.envVar+"="+name+":"+port)
+		envVars = append(envVars, b.envVar)
 	}
-	hap := haproxytest.Start(t, dir, socket, main, fragments, env)
+	hap := startHAProxy(t, fragments, extra, "servers.matrix.test", ips, port, envVars...)
 	var backendNames []string
 	for _, b := range matrixBackends {
 		backendNames = append(backendNames, b.name)
@@ -392,24 +381,13 @@ frontend lb_http
 	})
 }
 
-// generateMatrix writes the matrix's protos with the file option defaults,
-// runs real protoc with the plugin on each, and returns the fragments.
+// generateMatrix generates the matrix's backends with the file option
+// defaults, each in a protoc run of its own, and returns the fragments.
 func generateMatrix(t *testing.T, plugin, defaults string) []string {
 	t.Helper()
-	protoc := testenv.Tool(t, "protoc")
-	root := testenv.RepoRoot(t)
 	var fragments []string
 	for _, b := range matrixBackends {
-		src, out := t.TempDir(), t.TempDir()
-		path := filepath.Join(src, b.proto)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(fmt.Sprintf(b.source, defaults)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		testenv.Run(t, src, time.Minute, protoc, "-I", filepath.Join(root, "options"), "-I", src,
-			"--plugin=protoc-gen-haproxycheck="+plugin, "--haproxycheck_out="+out, b.proto)
+		out := generateProtos(t, plugin, "", map[string]string{b.proto: fmt.Sprintf(b.source, defaults)})
 		fragments = append(fragments, filepath.Join(out, "haproxy"))
 	}
 	return fragments

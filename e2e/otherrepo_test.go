@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +17,8 @@ import (
 // plugin: testdata/otherrepo vendors the options module with buf export,
 // and buf generate runs protoc-gen-go, protoc-gen-go-grpc and the plugin
 // from PATH, once per directory, on an Editions 2023 file and a proto3
-// file. Its fragments must load in HAProxy, and its Go code must build
+// file; the plugin run once for all files gives the same bytes. Its
+// fragments must load in HAProxy, and its Go code must build
 // against this module and pass the repository's own test of the generated
 // responder.
 func TestAnotherRepository(t *testing.T) {
@@ -62,6 +64,20 @@ func TestAnotherRepository(t *testing.T) {
 	}
 	if !slices.Equal(files, want) {
 		t.Errorf("buf generated\n%q\nwant\n%q", files, want)
+	}
+
+	// The plugin run once for all files writes the same bytes as once per
+	// directory.
+	all := "version: v2\nplugins:\n  - local: protoc-gen-haproxycheck\n    out: gen-all\n    opt: paths=source_relative\n    strategy: all\ninputs:\n  - directory: proto\n"
+	if err := os.WriteFile(filepath.Join(repo, "buf.gen.all.yaml"), []byte(all), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Run(t, repo, 5*time.Minute, buf, "generate", "--template", "buf.gen.all.yaml")
+	perDirectory := readTree(t, gen)
+	for name, content := range readTree(t, filepath.Join(repo, "gen-all")) {
+		if !bytes.Equal(perDirectory[name], content) {
+			t.Errorf("%s differs between strategy all and strategy directory", name)
+		}
 	}
 
 	haproxytest.Validate(t, []string{"PAYMENTS_SERVERS=payments.acme.internal:50051", "LEDGER_SERVERS=ledger.acme.internal:50051"},

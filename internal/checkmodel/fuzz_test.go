@@ -23,7 +23,7 @@ var fragmentLines = []*regexp.Regexp{
 	regexp.MustCompile(`^    mode (tcp|http)$`),
 	regexp.MustCompile(`^    option tcp-check$`),
 	regexp.MustCompile(`^    timeout check [0-9]+ms$`),
-	regexp.MustCompile(`^    tcp-check connect( ssl( sni [A-Za-z0-9.-]+)? alpn h2)? linger comment "connect to check /[A-Za-z0-9_.]+/[A-Za-z0-9_]+"$`),
+	regexp.MustCompile(`^    tcp-check connect( send-proxy)?( ssl( sni [A-Za-z0-9.-]+)? alpn h2)? linger comment "connect to check /[A-Za-z0-9_.]+/[A-Za-z0-9_]+"$`),
 	regexp.MustCompile(`^    tcp-check send-binary [0-9a-f]+ comment "HTTP/2 call [^"]+"$`),
 	regexp.MustCompile(`^    tcp-check expect rbinary [0-9A-F().*|^]+ comment "[^"]+"$`),
 	regexp.MustCompile(`^    tcp-check expect min-recv 0 comment "[^"]+" on-error "[^"]+" binary [0-9a-f]+$`),
@@ -37,28 +37,30 @@ var fragmentLines = []*regexp.Regexp{
 // whole, and to Go code that compiles as far as gofmt can tell.
 func FuzzBuild(f *testing.F) {
 	f.Add(false, `name: "haproxy"`, `status: "OK"`, ``, "", "svc", "localhost", "", "", uint32(0), uint32(0), uint32(0), uint32(0),
-		false, "", "", false, "", "", int32(0))
+		false, "", "", false, "", "", int32(0), false, false)
 	f.Add(false, ``, `status: "OK"`, `status: "DRAINING"`, "", "b-1.x", "svc.example:8443", "svc.example:50051", "dns", uint32(4), uint32(1000), uint32(3), uint32(2),
-		true, "", "/etc/haproxy/ca.pem", false, "x-api-key", "k", int32(2))
+		true, "", "/etc/haproxy/ca.pem", false, "x-api-key", "k", int32(2), true, false)
 	f.Add(true, ``, ``, ``, "helloworld.Greeter", "greeter", "", "", "default", uint32(10), uint32(2000), uint32(2), uint32(3),
-		true, "greeter.example", "", true, "", "", int32(1))
+		true, "greeter.example", "", true, "", "", int32(1), false, true)
 	f.Add(true, ``, ``, ``, "a\nbackend evil\n", "b\nserver x", "a\" #", "x:1\" check", "r r", uint32(1), uint32(1<<31), uint32(1), uint32(1),
-		true, "x\" verify none", "a b", true, "X\n", "\r\n", int32(7))
+		true, "x\" verify none", "a b", true, "X\n", "\r\n", int32(7), false, false)
 	f.Add(false, `name: "\n"`, "status: \"\\x01\\x05\\x00\\x00\\x00\\x01\"", `status: "OK"`, "", "", "", "", "", uint32(0), uint32(0), uint32(0), uint32(0),
-		false, "", "", false, "grpc-timeout", "1S", int32(0))
+		false, "", "", false, "grpc-timeout", "1S", int32(0), false, false)
 	f.Fuzz(func(t *testing.T, grpcHealth bool, request, expected, notServing, serviceName, backend, authority, address, resolvers string,
-		count, inter, rise, fall uint32, tls bool, serverName, caFile string, insecure bool, metadataKey, metadataValue string, mode int32) {
+		count, inter, rise, fall uint32, tls bool, serverName, caFile string, insecure bool, metadataKey, metadataValue string, mode int32,
+		sendProxy, wholeServer bool) {
 		for _, s := range []string{request, expected, notServing, serviceName, backend, authority, address, resolvers, serverName, caFile, metadataKey, metadataValue} {
 			if !utf8.ValidString(s) {
 				t.Skip("protoc only passes valid UTF-8 strings")
 			}
 		}
 		check := &haproxycheckv1.Check{
-			Backend:   backend,
-			Authority: authority,
-			Servers:   &haproxycheckv1.Servers{Address: address, Count: count, Resolvers: resolvers},
-			Timing:    &haproxycheckv1.Timing{InterMs: inter, Rise: rise, Fall: fall},
-			Mode:      haproxycheckv1.Check_Mode(mode),
+			Backend:     backend,
+			Authority:   authority,
+			Servers:     &haproxycheckv1.Servers{Address: address, Count: count, Resolvers: resolvers, SendProxyV2: sendProxy},
+			Timing:      &haproxycheckv1.Timing{InterMs: inter, Rise: rise, Fall: fall},
+			Mode:        haproxycheckv1.Check_Mode(mode),
+			WholeServer: wholeServer,
 		}
 		if tls {
 			check.Tls = &haproxycheckv1.TLS{ServerName: serverName, CaFile: caFile, InsecureSkipVerify: insecure}

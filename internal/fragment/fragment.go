@@ -155,7 +155,12 @@ func (w *writer) backend(c checkmodel.Check) {
 	if c.Timing.TimeoutMS != 0 {
 		w.line("    timeout check %dms", c.Timing.TimeoutMS)
 	}
-	w.line(`    tcp-check connect%s linger comment "connect to check %s"`, connectTLS(c.TLS), c.Path)
+	proxy := ""
+	if c.Servers.SendProxyV2 {
+		// An explicit connect rule ignores the server's check-send-proxy.
+		proxy = " send-proxy"
+	}
+	w.line(`    tcp-check connect%s%s linger comment "connect to check %s"`, proxy, connectTLS(c.TLS), c.Path)
 	request := c.Wire.Bytes()
 	parts := (len(request) + SendChunk - 1) / SendChunk
 	for i := 0; i < parts; i++ {
@@ -169,7 +174,6 @@ func (w *writer) backend(c checkmodel.Check) {
 	w.line(`    tcp-check expect rbinary %s comment "wait for the end of the answer to %s"`, EndOfStreamPattern(), c.Path)
 	w.line(`    tcp-check expect min-recv 0 comment "healthy response of %s" on-error "not the healthy response of %s" binary %s`,
 		c.Path, c.Path, hex.EncodeToString(c.ExpectedResponse.GRPC))
-	proxy := ""
 	if c.Servers.SendProxyV2 {
 		proxy = " send-proxy-v2 check-send-proxy"
 	}

@@ -95,7 +95,7 @@ service { name: "Status" method { name: "Check" input_type: ".acme.status.CheckR
     check: {
       backend: "acme-status"
       authority: "status.acme.internal:8443"
-      servers: {address: "status.acme.internal:8443" count: 4 resolvers: "dns"}
+      servers: {address: "status.acme.internal:8443" count: 4 resolvers: "dns" send_proxy_v2: true}
       timing: {inter_ms: 1000 fastinter_ms: 250 downinter_ms: 5000 rise: 3 fall: 2 timeout_ms: 500}
     }
   } } } }`,
