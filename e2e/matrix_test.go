@@ -74,23 +74,6 @@ var roleServices = map[string][]string{
 	roleOnlyStatus:  {"servicestatus"},
 }
 
-const matrixStatusProto = `syntax = "proto3";
-package servicestatus;
-import "haproxycheck/v1/haproxycheck.proto";
-option go_package = "example.com/matrix/servicestatus";
-%s
-service HealthCheck {
-  rpc Check(HealthCheckRequest) returns (HealthCheckResponse) {
-    option (haproxycheck.v1.health_rpc) = {
-      expected_response: 'Status: "MagicResponseCodeOK"'
-      check: {backend: "servicestatus"}
-    };
-  }
-}
-message HealthCheckRequest {}
-message HealthCheckResponse { string Status = 1; }
-`
-
 const matrixGreeterProto = `syntax = "proto3";
 package helloworld;
 import "haproxycheck/v1/haproxycheck.proto";
@@ -110,7 +93,7 @@ var matrixBackends = []matrixBackend{
 	{
 		name: "servicestatus", envVar: "SERVICESTATUS_SERVERS", path: "/servicestatus.HealthCheck/Check",
 		upRoles: []string{roleHealthy, roleHealthySplit, roleOnlyStatus},
-		proto:   "servicestatus/servicestatus.proto", source: matrixStatusProto,
+		proto:   "servicestatus/servicestatus.proto", source: fmt.Sprintf(statusProto, "%s", ""),
 	},
 	{
 		name: "greeter", envVar: "GREETER_SERVERS", path: "/grpc.health.v1.Health/Check",

@@ -102,11 +102,13 @@ func TestNonGoRepository(t *testing.T) {
 	}
 }
 
-// statusProto is servicestatus.HealthCheck with the check settings check.
+// statusProto is servicestatus.HealthCheck with, in this order, file
+// options and check settings.
 const statusProto = `syntax = "proto3";
 package servicestatus;
 import "haproxycheck/v1/haproxycheck.proto";
-option go_package = "example.com/platform/servicestatus";
+option go_package = "example.com/e2e/servicestatus";
+%s
 service HealthCheck {
   rpc Check(HealthCheckRequest) returns (HealthCheckResponse) {
     option (haproxycheck.v1.health_rpc) = {
@@ -159,7 +161,7 @@ func (r *callRecorder) seen() []seenCall {
 func TestProxyProtocol(t *testing.T) {
 	t.Parallel()
 	out := generateProtos(t, testenv.BuildPlugin(t), "", map[string]string{
-		"servicestatus/servicestatus.proto": fmt.Sprintf(statusProto, "servers: {send_proxy_v2: true} timing: {inter_ms: 500 rise: 2 fall: 2}"),
+		"servicestatus/servicestatus.proto": fmt.Sprintf(statusProto, "", "servers: {send_proxy_v2: true} timing: {inter_ms: 500 rise: 2 fall: 2}"),
 	})
 
 	ip := "127.0.62.1"
@@ -232,7 +234,7 @@ var sendBinary = regexp.MustCompile(`(?m)^\s*tcp-check send-binary ([0-9a-f]+) `
 func TestDeadlineCancelsSlowHandler(t *testing.T) {
 	t.Parallel()
 	out := generateProtos(t, testenv.BuildPlugin(t), "", map[string]string{
-		"servicestatus/servicestatus.proto": fmt.Sprintf(statusProto, "timing: {inter_ms: 2000 timeout_ms: 300}"),
+		"servicestatus/servicestatus.proto": fmt.Sprintf(statusProto, "", "timing: {inter_ms: 2000 timeout_ms: 300}"),
 	})
 	cfg, err := os.ReadFile(filepath.Join(out, "haproxy", "servicestatus.HealthCheck.cfg"))
 	if err != nil {

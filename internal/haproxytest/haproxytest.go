@@ -75,16 +75,8 @@ resolvers default
 func Start(t testing.TB, dir, socket, main string, fragments []string, env []string) *HAProxy {
 	t.Helper()
 	bin := testenv.Tool(t, "haproxy")
-	mainPath := filepath.Join(dir, "main.cfg")
-	if err := os.WriteFile(mainPath, []byte(main), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"-db", "-f", mainPath}
-	for _, f := range fragments {
-		args = append(args, "-f", f)
-	}
 	h := &HAProxy{socket: socket}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, append([]string{"-db"}, configArgs(t, dir, main, fragments)...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = h.logWriter()
 	cmd.Stderr = h.logWriter()
@@ -257,18 +249,9 @@ frontend validate
 func Validate(t testing.TB, env []string, fragments ...string) {
 	t.Helper()
 	bin := testenv.Tool(t, "haproxy")
-	dir := t.TempDir()
-	mainPath := filepath.Join(dir, "main.cfg")
-	if err := os.WriteFile(mainPath, []byte(validateMain), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"-c", "-f", mainPath}
-	for _, f := range fragments {
-		args = append(args, "-f", f)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-c"}, configArgs(t, t.TempDir(), validateMain, fragments)...)...)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -279,4 +262,19 @@ func Validate(t testing.TB, env []string, fragments ...string) {
 			t.Errorf("haproxy -c: %s", line)
 		}
 	}
+}
+
+// configArgs writes main as dir/main.cfg and returns haproxy's arguments
+// that load it and then the files and directories in fragments.
+func configArgs(t testing.TB, dir, main string, fragments []string) []string {
+	t.Helper()
+	mainPath := filepath.Join(dir, "main.cfg")
+	if err := os.WriteFile(mainPath, []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-f", mainPath}
+	for _, f := range fragments {
+		args = append(args, "-f", f)
+	}
+	return args
 }
