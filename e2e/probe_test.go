@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/dnstest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/haproxytest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
+)
+
+// probeCase is a server that real HAProxy and the probe both check with
+// the example's fragments, and the check status both must give it.
+type probeCase struct {
+	name string
+	ip   string
+	// want is the check status of the server with each fragment kind,
+	// by backend.
+	want map[string]string
+	// serve starts the server at addr.
+	serve func(t *testing.T, addr string)
+}
+
+// probeGroup is cases checked by one HAProxy, at most one fragment's ten
+// server slots.
+type probeGroup struct {
+	name  string
+	cases []*probeCase
+}
+
+// both is the same check status for both fragment kinds.
+func both(status string) map[string]string {
+	return map[string]string{"greeter": status, "servicestatus": status}
+}
+
+// TestProbeAgreesWithHAProxy checks that the probe gives every server the
+// verdict that real HAProxy gives it, with the same generated fragment,
+// case by case: on each stack, a healthy server (L7OK), a not-serving one
+// and one of another service (L7RSP), a stopped one (L4CON) and a TLS
+// server that a plaintext check reaches (L7RSP); a plain HTTP/1 server
+// (L7RSP), a non-gRPC HTTP/2 server, whose answer never ends the call as
+// gRPC does (L7TOUT), and a healthy and a not-serving server behind a
+// relay that splits their answers at every byte.
+func TestProbeAgreesWithHAProxy(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	certFile, keyFile, _ := stacktest.TLSFiles(t)
+	var groups []*probeGroup
+	next := 1
+	newCase := func(name string, want map[string]string, serve func(t *testing.T, addr string)) *probeCase {
+		c := &probeCase{name: name, ip: fmt.Sprintf("127.0.40.%d", next), want: want, serve: serve}
+		next++
+		return c
+	}
+	for _, stack := range stacktest.Stacks {
+		start := func(opts stacktest.Options, stop bool) func(*testing.T, string) {
+			return func(t *testing.T, addr string) {
+				opts.Addr = addr
+				srv := stacktest.Start(t, stack, opts)
+				if stop {
+					srv.Stop(t)
+				}
+			}
+		}
+		groups = append(groups, &probeGroup{name: string(stack), cases: []*probeCase{
+			newCase("healthy", both("L7OK"), start(stacktest.Options{}, false)),
+			newCase("not serving", both("L7RSP"), start(stacktest.Options{NotServing: true}, false)),
+			newCase("stopped", both("L4CON"), start(stacktest.Options{}, true)),
+			newCase("another service", both("L7RSP"), start(stacktest.Options{Services: []string{"greeter"}}, false)),
+			newCase("TLS", both("L7RSP"), start(stacktest.Options{TLSCert: certFile, TLSKey: keyFile}, false)),
+		}})
+	}
+	// relay relays to a grpc-go server of its own, one byte per segment.
+	relay := func(opts stacktest.Options) func(*testing.T, string) {
+		return func(t *testing.T, addr string) {
+			startByteRelay(t, addr, stacktest.Start(t, stacktest.GoStack, opts).Addr)
+		}
+	}
+	groups = append(groups, &probeGroup{name: "other", cases: []*probeCase{
+		newCase("HTTP/1", both("L7RSP"), func(t *testing.T, addr string) { serveHTTP(t, addr, false) }),
+		newCase("HTTP/2 without gRPC", both("L7TOUT"), func(t *testing.T, addr string) { serveHTTP(t, addr, true) }),
+		newCase("healthy, split at every byte", both("L7OK"), relay(stacktest.Options{})),
+		newCase("not serving, split at every byte", both("L7RSP"), relay(stacktest.Options{NotServing: true})),
+	}})
+
+	var ips []string
+	for _, g := range groups {
+		for _, c := range g.cases {
+			ips = append(ips, c.ip)
+		}
+	}
+	port := freePort(t, ips)
+	dns := dnstest.Start(t)
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			t.Parallel()
+			for _, c := range g.cases {
+				c.serve(t, net.JoinHostPort(c.ip, port))
+			}
+			name := strings.ReplaceAll(g.name, "-", "") + ".probe.test"
+			var parsed []net.IP
+			for _, c := range g.cases {
+				parsed = append(parsed, net.ParseIP(c.ip))
+			}
+			dns.Set(name, parsed...)
+			testProbeGroup(t, root, g, dns.Addr, name+":"+port, port)
+		})
+	}
+}
+
+// testProbeGroup checks the servers of g with real HAProxy, which resolves
+// address with the DNS server at dnsAddr, and with the probe, through the
+// example's committed fragments.
+func testProbeGroup(t *testing.T, root string, g *probeGroup, dnsAddr, address, port string) {
+	fragments := map[string]string{
+		"greeter":       filepath.Join(root, "example", "gen", "haproxy", "helloworld.Greeter.cfg"),
+		"servicestatus": filepath.Join(root, "example", "gen", "haproxy", "servicestatus.HealthCheck.cfg"),
+	}
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "stats.sock")
+	hap := haproxytest.Start(t, dir, socket, haproxytest.MainConfig(socket, dnsAddr),
+		[]string{fragments["greeter"], fragments["servicestatus"]},
+		[]string{"GREETER_SERVERS=" + address, "SERVICESTATUS_SERVERS=" + address})
+	for backend, file := range fragments {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := probe.ParseFragment(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range g.cases {
+			addr := net.JoinHostPort(c.ip, port)
+			haproxyStatus := firstCheck(t, hap, backend, addr)
+			res, err := probe.Run(context.Background(), f, addr, probe.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict.HAProxy != haproxyStatus || haproxyStatus != c.want[backend] {
+				t.Errorf("%s, %s: HAProxy %s, probe %s (%s: %s); want both %s",
+					c.name, backend, haproxyStatus, res.Verdict.HAProxy, res.Verdict.Class, res.Verdict.Reason, c.want[backend])
+				continue
+			}
+			t.Logf("%s, %s: HAProxy and probe %s; probe: %s", c.name, backend, haproxyStatus, res.Verdict.Reason)
+		}
+	}
+}
+
+// firstCheck waits, at most 30 s, until HAProxy has checked the server of
+// backend at addr, and returns the status of that check.
+func firstCheck(t *testing.T, hap *haproxytest.HAProxy, backend, addr string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		s, ok, err := hap.ServerAt(backend, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status := strings.TrimPrefix(s.CheckStatus, "* "); ok && strings.HasPrefix(status, "L") || status == "SOCKERR" {
+			return status
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("HAProxy did not check %s of backend %s within 30s", addr, backend)
+	return ""
+}
+
+// serveHTTP runs a Go HTTP server on addr that reads every request and
+// answers it with a plain-text body: HTTP/1 only, or HTTP/2 with prior
+// knowledge (h2c) only.
+func serveHTTP(t *testing.T, addr string, h2c bool) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Reading the whole request first makes the answer one: a
+			// handler that answers before the request's DATA arrives has
+			// the server also reset the stream (RST_STREAM NO_ERROR),
+			// which ends the call for the check, or not, by chance.
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = w.Write([]byte("not gRPC\n"))
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	if h2c {
+		srv.Protocols = &http.Protocols{}
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+}
