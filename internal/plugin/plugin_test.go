@@ -1,6 +1,7 @@
 package plugin_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -81,8 +82,11 @@ func TestGoOutput(t *testing.T) {
 	}
 }
 
-func TestGoCodeNeedsTheGoPackagesItUses(t *testing.T) {
-	types := `name: "types/types.proto" package: "types" syntax: "proto3"
+// TestHealthRPCOfTypesInAnotherPackage generates a health RPC whose
+// messages live in another file and Go package: its Go code imports that
+// package, or, when the other file has no Go package, it is an error.
+func TestHealthRPCOfTypesInAnotherPackage(t *testing.T) {
+	types := `name: "types/types.proto" package: "types" syntax: "proto3" %s
 message_type { name: "Req" }
 message_type { name: "Resp" field { name: "status" json_name: "status" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL } }`
 	svc := `name: "svc/svc.proto" package: "svc" syntax: "proto3"
@@ -90,16 +94,32 @@ dependency: "haproxycheck/v1/haproxycheck.proto" dependency: "types/types.proto"
 options { go_package: "example.com/svc" }
 service { name: "Svc" method { name: "Check" input_type: ".types.Req" output_type: ".types.Resp"
   options { [haproxycheck.v1.health_rpc] { expected_response: 'status: "OK"' } } } }`
-	req := protogentest.Request(t, "paths=source_relative")
-	req.ProtoFile = append(req.ProtoFile, protogentest.File(t, types), protogentest.File(t, svc))
-	req.FileToGenerate = []string{"svc/svc.proto"}
-	resp := plugin.Generate(req, "v0.0.0-test")
-	want := "svc/svc.proto: the Go code of /svc.Svc/Check uses types/types.proto, whose file has no Go package; set its go_package, pass an M parameter for it, or generate fragments only with go=false"
-	if resp.GetError() != want {
-		t.Errorf("error %q, want %q", resp.GetError(), want)
-	}
-	if len(resp.GetFile()) != 0 {
-		t.Errorf("wrote %d files with the error", len(resp.GetFile()))
+	for _, tc := range []struct {
+		typesOptions, wantErr, wantImport string
+	}{
+		{`options { go_package: "example.com/types" }`, "", `types "example.com/types"`},
+		{"", "svc/svc.proto: the Go code of /svc.Svc/Check uses types/types.proto, whose file has no Go package; " +
+			"set its go_package, pass an M parameter for it, or generate fragments only with go=false", ""},
+	} {
+		req := protogentest.Request(t, "paths=source_relative")
+		req.ProtoFile = append(req.ProtoFile, protogentest.File(t, fmt.Sprintf(types, tc.typesOptions)), protogentest.File(t, svc))
+		req.FileToGenerate = []string{"svc/svc.proto"}
+		resp := plugin.Generate(req, "v0.0.0-test")
+		if resp.GetError() != tc.wantErr {
+			t.Errorf("%s: error %q, want %q", tc.typesOptions, resp.GetError(), tc.wantErr)
+		}
+		code := ""
+		for _, f := range resp.GetFile() {
+			if f.GetName() == "svc/svc_haproxycheck.pb.go" {
+				code = f.GetContent()
+			}
+		}
+		if tc.wantImport != "" && !strings.Contains(code, tc.wantImport) {
+			t.Errorf("%s: Go code does not import %s:\n%s", tc.typesOptions, tc.wantImport, code)
+		}
+		if tc.wantErr != "" && len(resp.GetFile()) != 0 {
+			t.Errorf("wrote %d files with the error", len(resp.GetFile()))
+		}
 	}
 }
 
