@@ -96,6 +96,16 @@ func (p *Params) set(name, value string) error {
 	return err
 }
 
+// BuildOptions returns the check model's options for these parameters and
+// generator version.
+func (p Params) BuildOptions(version string) checkmodel.Options {
+	opts := checkmodel.Options{GRPCTimeout: p.GRPCTimeout, RequireChecks: p.RequireChecks}
+	if p.UserAgent {
+		opts.UserAgent = "protoc-gen-haproxycheck/" + version
+	}
+	return opts
+}
+
 func parseBool(name, value string) (bool, error) {
 	b, err := strconv.ParseBool(value)
 	if err != nil {
@@ -174,11 +184,7 @@ func withGoPackages(req *pluginpb.CodeGeneratorRequest) (*pluginpb.CodeGenerator
 // generate writes every fragment and Go file, or nothing if any annotation
 // is invalid.
 func generate(plugin *protogen.Plugin, params Params, noGo []string, version string) error {
-	opts := checkmodel.Options{GRPCTimeout: params.GRPCTimeout, RequireChecks: params.RequireChecks}
-	if params.UserAgent {
-		opts.UserAgent = "protoc-gen-haproxycheck/" + version
-	}
-	files, err := checkmodel.Build(plugin, opts)
+	files, err := checkmodel.Build(plugin, params.BuildOptions(version))
 	if err != nil {
 		return err
 	}

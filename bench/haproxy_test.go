@@ -1,0 +1,350 @@
+package bench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/dnstest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/haproxytest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
+)
+
+// The timing of the driver's HAProxy servers: a short inter for the
+// timing runs, and the plugin's default rise and fall for all.
+const (
+	timingInterMS = 200
+	timingRise    = 2
+	timingFall    = 3
+)
+
+const (
+	// sickBackends is how many backends check the same not-serving server,
+	// each adding one sample per check round.
+	sickBackends = 4
+	// sickWarmup is how long the not-serving server is checked before
+	// the samples, so that they are of a warm server.
+	sickWarmup = time.Second
+	// sickRounds is how many times the not-serving checks are sampled, one
+	// inter apart.
+	sickRounds = 30
+	// downSamples is how many times a server turns not serving.
+	downSamples = 8
+)
+
+// resolversSection is the name of the driver's HAProxy resolvers section.
+const resolversSection = "bench"
+
+// benchHAProxy is a running HAProxy and its process id.
+type benchHAProxy struct {
+	*haproxytest.HAProxy
+	pid int
+}
+
+// backendConfig is one backend of a benchmark's HAProxy configuration.
+type backendConfig struct {
+	name   string
+	config []byte
+}
+
+// startHAProxy runs HAProxy with the test main configuration, a resolvers
+// section "bench" that asks dnsAddr and accepts answers of up to 8 KiB
+// (hundreds of servers), and backends, each in a file of its own.
+func startHAProxy(t *testing.T, dnsAddr string, backends []backendConfig) benchHAProxy {
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "stats.sock")
+	main := haproxytest.MainConfig(socket, dnsAddr) + fmt.Sprintf(`
+resolvers %s
+    nameserver test %s
+    accepted_payload_size 8192
+    resolve_retries 3
+    timeout resolve 1s
+    timeout retry 1s
+    hold valid 10s
+    hold obsolete 30s
+`, resolversSection, dnsAddr)
+	var files []string
+	for _, b := range backends {
+		path := filepath.Join(dir, b.name+".cfg")
+		if err := os.WriteFile(path, b.config, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, path)
+	}
+	hap := haproxytest.Start(t, dir, socket, main, files, nil)
+	return benchHAProxy{HAProxy: hap, pid: pidWithArg(t, files[0])}
+}
+
+// server returns the first server of backend.
+func (h benchHAProxy) server(t *testing.T, backend string) haproxytest.Server {
+	servers, err := h.Servers(backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(servers) == 0 {
+		t.Fatalf("backend %s has no servers", backend)
+	}
+	return servers[0]
+}
+
+// waitUntil calls cond every interval until it holds, and fails the test
+// if it does not hold within timeout.
+func waitUntil(t *testing.T, what string, timeout, interval time.Duration, cond func() bool) {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// timingResult is how fast HAProxy failed one kind of check on one stack.
+type timingResult struct {
+	// sick are the durations of samples of the last check of servers that
+	// answer not serving, and sickStatus their check statuses.
+	sick       []time.Duration
+	sickStatus []string
+	// down are the times from a server turning not serving to HAProxy
+	// marking it DOWN.
+	down []time.Duration
+	// downStatus are the check statuses HAProxy gave when it marked the
+	// server DOWN.
+	downStatus []string
+}
+
+// haproxyTiming runs HAProxy against two servers of stack on the loopback
+// addresses subnet+"2" and subnet+"3": one that does not serve, checked
+// by several backends of each check, to sample how long a failing check
+// takes; and one that serves and turns not serving, to time how long
+// HAProxy takes to mark it DOWN.
+func haproxyTiming(t *testing.T, stack stacktest.Stack, subnet string, checks []generated) map[string]*timingResult {
+	sick := stacktest.Start(t, stack, stacktest.Options{Addr: subnet + "2:0", NotServing: true})
+	toggled := stacktest.Start(t, stack, stacktest.Options{Addr: subnet + "3:0"})
+	dns := dnstest.Start(t)
+	sickName, toggledName := string(stack)+".sick.bench.test", string(stack)+".toggled.bench.test"
+	dns.Set(sickName, hostIP(t, sick.Addr))
+	dns.Set(toggledName, hostIP(t, toggled.Addr))
+	var backends []backendConfig
+	results := map[string]*timingResult{}
+	kindOf := map[string]string{} // sick backend → check's backend
+	for _, g := range checks {
+		results[g.backend] = &timingResult{}
+		for k := range sickBackends {
+			name := fmt.Sprintf("sick_%s_%d", g.backend, k)
+			kindOf[name] = g.backend
+			backends = append(backends, g.backendFor(name, sickName+":"+port(t, sick.Addr), 1, timingInterMS))
+		}
+		backends = append(backends, g.backendFor("toggled_"+g.backend, toggledName+":"+port(t, toggled.Addr), 1, timingInterMS))
+	}
+	hap := startHAProxy(t, dns.Addr, backends)
+
+	checked := func() bool {
+		for name := range kindOf {
+			if !strings.HasPrefix(hap.server(t, name).CheckStatus, "L") {
+				return false
+			}
+		}
+		return true
+	}
+	waitUntil(t, "a first check of every backend of the not-serving server", 20*time.Second, 20*time.Millisecond, checked)
+	time.Sleep(sickWarmup)
+	for range sickRounds {
+		for name, kind := range kindOf {
+			s := hap.server(t, name)
+			results[kind].sick = append(results[kind].sick, s.CheckDuration)
+			results[kind].sickStatus = append(results[kind].sickStatus, s.CheckStatus)
+		}
+		time.Sleep(timingInterMS * time.Millisecond)
+	}
+
+	for range downSamples {
+		toggled.SetServing(t, true)
+		waitUntil(t, "the serving server UP after passed checks", 20*time.Second, 20*time.Millisecond, func() bool {
+			for _, g := range checks {
+				if s := hap.server(t, "toggled_"+g.backend); s.Status != "UP" || s.CheckStatus != "L7OK" {
+					return false
+				}
+			}
+			return true
+		})
+		// The server turns not serving at a random point of HAProxy's
+		// check schedule, as it would in production, rather than just
+		// after the check that made it UP.
+		time.Sleep(rand.N(timingInterMS * time.Millisecond))
+		start := time.Now()
+		toggled.SetServing(t, false)
+		pending := map[string]bool{}
+		for _, g := range checks {
+			pending[g.backend] = true
+		}
+		waitUntil(t, "the not-serving server DOWN", 20*time.Second, 2*time.Millisecond, func() bool {
+			for backend := range pending {
+				if s := hap.server(t, "toggled_"+backend); s.Status == "DOWN" {
+					results[backend].down = append(results[backend].down, time.Since(start))
+					results[backend].downStatus = append(results[backend].downStatus, s.CheckStatus)
+					delete(pending, backend)
+				}
+			}
+			return len(pending) == 0
+		})
+	}
+	return results
+}
+
+// hostIP returns the IP address of addr, "ip:port".
+func hostIP(t *testing.T, addr string) net.IP {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.ParseIP(host)
+}
+
+// writeTiming reports how fast HAProxy failed a not-serving answer, and
+// how long it took to mark a server DOWN after it turned not serving.
+func writeTiming(r *report, checks []generated, stacks map[stacktest.Stack]*stackResult) {
+	r.heading("HAProxy: time to fail a not-serving answer")
+	r.para("Real HAProxy loads the fragments the plugin generates for the example's checks (with `inter %dms`, servers from a DNS "+
+		"name on a loopback address) and checks servers of each stack (`internal/stacktest`) that answer not serving: %d backends per "+
+		"check, sampled %d times one inter apart after %v of checks. The duration is HAProxy's own `check_duration` from `show stat` (whole milliseconds). "+
+		"Target: under 50 ms, failed by the response rule (L7RSP), not by a timeout. Reference: a check that only fails by timing out "+
+		"waits its timeout, which is `inter` when `timeout check` is unset: %d ms here, %d ms with the example's generated inter.",
+		timingInterMS, sickBackends, sickRounds, sickWarmup, timingInterMS, checks[0].interMS)
+	rows := timingRows(checks, stacks, func(res *timingResult) []string {
+		return []string{fmt.Sprint(len(res.sick)), countsText(res.sickStatus), checkMS(median(res.sick)), checkMS(quantile(res.sick, 0.9)),
+			checkMS(slices.Max(res.sick)), ratio(slices.Max(res.sick), timingInterMS*time.Millisecond)}
+	})
+	r.table([]string{"stack", "check", "samples", "check status", "median", "p90", "max", "max against the timeout"}, rows)
+
+	r.heading("HAProxy: time from not serving to DOWN")
+	r.para("The same HAProxy checks a serving server of each stack (`inter %dms rise %d fall %d`); once it is UP after passed checks, "+
+		"the server is told to stop serving (SIGUSR1, the test servers' `SetServing(false)`), and the driver polls `show stat` every 2 ms "+
+		"until HAProxy reports it DOWN; %d samples per check, each starting at a random point of the check schedule. Reference: `fall × inter` = %d ms, the bound for checks that fail at once "+
+		"(the first failing check comes up to one inter after the change, then `fall − 1` more, one inter apart). The product's earlier "+
+		"timeout-based check took 11.1 s with `inter 2s fall 3`.",
+		timingInterMS, timingRise, timingFall, downSamples, timingFall*timingInterMS)
+	fallInter := time.Duration(timingFall*timingInterMS) * time.Millisecond
+	rows = timingRows(checks, stacks, func(res *timingResult) []string {
+		return []string{fmt.Sprint(len(res.down)), countsText(res.downStatus), ms(median(res.down)), ms(slices.Min(res.down)),
+			ms(slices.Max(res.down)), ratio(median(res.down), fallInter)}
+	})
+	r.table([]string{"stack", "check", "samples", "last check", "median", "min", "max", "median against fall × inter"}, rows)
+
+	var sick, down []time.Duration
+	var ran, failedByRule int
+	for _, stack := range stacktest.Stacks {
+		if !stacks[stack].ran {
+			continue
+		}
+		ran++
+		for _, g := range checks {
+			res := stacks[stack].timing[g.backend]
+			sick = append(sick, res.sick...)
+			down = append(down, res.down...)
+			failedByRule += strings.Count(strings.Join(res.sickStatus, " "), "L7RSP")
+		}
+	}
+	if ran == 0 {
+		return
+	}
+	r.summarize("**Not-serving answer:** on %d stacks, HAProxy failed it with L7RSP (the response rule, not a timeout) in %d of %d "+
+		"sampled checks, in %s median, %s p90, %s at most, against a timeout of %d ms.",
+		ran, failedByRule, len(sick), checkMS(median(sick)), checkMS(quantile(sick, 0.9)), checkMS(slices.Max(sick)), timingInterMS)
+	r.summarize("**Not serving to DOWN:** %s median, %s at most (%s and %s of `fall × inter` = %s with `inter %dms fall %d`).",
+		ms(median(down)), ms(slices.Max(down)), ratio(median(down), fallInter), ratio(slices.Max(down), fallInter), ms(fallInter),
+		timingInterMS, timingFall)
+}
+
+// timingRows returns a row for each stack and check: the stack, the check,
+// and the cells that cells makes of its timing, or "not run".
+func timingRows(checks []generated, stacks map[stacktest.Stack]*stackResult, cells func(*timingResult) []string) [][]string {
+	var rows [][]string
+	for _, stack := range stacktest.Stacks {
+		for _, g := range checks {
+			row := []string{string(stack), g.backend}
+			if s := stacks[stack]; s.ran {
+				row = append(row, cells(s.timing[g.backend])...)
+			} else {
+				row = append(row, "not run")
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+// checkMS formats a check duration that HAProxy reports in whole
+// milliseconds.
+func checkMS(d time.Duration) string {
+	if d < time.Millisecond {
+		return "<1 ms"
+	}
+	return fmt.Sprintf("%d ms", d.Milliseconds())
+}
+
+// countsText counts names and formats the counts as "NAME×N", sorted by
+// name.
+func countsText(names []string) string {
+	counts := map[string]int{}
+	for _, name := range names {
+		counts[name]++
+	}
+	var parts []string
+	for name, n := range counts {
+		parts = append(parts, fmt.Sprintf("%s×%d", name, n))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
+}
+
+// pidWithArg returns the id of the process, other than this one, that has
+// arg among its command-line arguments.
+func pidWithArg(t *testing.T, arg string) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && slices.Contains(strings.Split(string(raw), "\x00"), arg) {
+			return pid
+		}
+	}
+	t.Fatalf("no process has the argument %s", arg)
+	return 0
+}
+
+// clockTick is the unit of the CPU times in /proc/PID/stat: USER_HZ, 100
+// on every Linux architecture Go supports but alpha and ia64.
+const clockTick = 10 * time.Millisecond
+
+// processCPU returns the user and system CPU time that the process pid has
+// used, in all its threads, at a resolution of 10 ms.
+func processCPU(t *testing.T, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces, start with the state (field 3); utime and stime are
+	// fields 14 and 15.
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	utime, err1 := strconv.ParseInt(fields[14-3], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[15-3], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("reading /proc/%d/stat: %v %v", pid, err1, err2)
+	}
+	return time.Duration(utime+stime) * clockTick
+}
