@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -230,9 +226,9 @@ func runMatrix(t *testing.T, plugin, transport, subnet string, table *verdictTab
 	for _, s := range servers {
 		switch s.role {
 		case roleHTTP1:
-			startHTTPServer(t, addr(s.ip), useTLS, false, certFile, keyFile)
+			serveHTTP(t, addr(s.ip), false, certFile, keyFile)
 		case roleH2:
-			startHTTPServer(t, addr(s.ip), useTLS, true, certFile, keyFile)
+			serveHTTP(t, addr(s.ip), true, certFile, keyFile)
 		case roleHealthySplit, roleNotServingSplit:
 			startByteRelay(t, addr(s.ip), addr(serverOf(s.stack, relayed[s.role]).ip))
 		default:
@@ -374,39 +370,6 @@ func generateMatrix(t *testing.T, plugin, defaults string) []string {
 		fragments = append(fragments, filepath.Join(out, "haproxy"))
 	}
 	return fragments
-}
-
-// startHTTPServer serves plain HTTP (HTTP/1 only, or HTTP/2 only when h2)
-// on addr, over TLS when useTLS, answering every request with a page that
-// is not gRPC, until the test ends.
-func startHTTPServer(t *testing.T, addr string, useTLS, h2 bool, certFile, keyFile string) {
-	t.Helper()
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var handler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "not a gRPC server")
-	})
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
-	switch {
-	case h2 && useTLS:
-		if err := http2.ConfigureServer(srv, nil); err != nil {
-			t.Fatal(err)
-		}
-	case h2:
-		srv.Handler = h2c.NewHandler(handler, &http2.Server{})
-	default:
-		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){} // HTTP/1 only
-	}
-	go func() {
-		if useTLS {
-			_ = srv.ServeTLS(lis, certFile, keyFile)
-		} else {
-			_ = srv.Serve(lis)
-		}
-	}()
-	t.Cleanup(func() { _ = srv.Close() })
 }
 
 // sayHello calls Greeter.SayHello through addr, on conn or on a connection

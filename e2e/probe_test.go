@@ -36,6 +36,8 @@ type probeCase struct {
 type probeGroup struct {
 	name  string
 	cases []*probeCase
+	// tls checks the group with fragments of TLS checks.
+	tls bool
 }
 
 // both is the same check status for both fragment kinds.
@@ -50,10 +52,13 @@ func both(status string) map[string]string {
 // server that a plaintext check reaches (L7RSP); a plain HTTP/1 server
 // (L7RSP), a non-gRPC HTTP/2 server, whose answer never ends the call as
 // gRPC does (L7TOUT), and a healthy and a not-serving server behind a
-// relay that splits their answers at every byte.
+// relay that splits their answers at every byte. With TLS checks: every
+// stack's healthy (L7OK) and not-serving (L7RSP) TLS server, a plaintext
+// server and a server whose certificate another CA signed (L6RSP).
 func TestProbeAgreesWithHAProxy(t *testing.T) {
 	root := testenv.RepoRoot(t)
-	certFile, keyFile, _ := stacktest.TLSFiles(t)
+	certFile, keyFile, caFile := stacktest.TLSFiles(t)
+	tlsFragments := tlsExampleFragments(t, caFile)
 	var groups []*probeGroup
 	next := 1
 	newCase := func(name string, want map[string]string, serve func(t *testing.T, addr string)) *probeCase {
@@ -85,9 +90,32 @@ func TestProbeAgreesWithHAProxy(t *testing.T) {
 			startByteRelay(t, addr, stacktest.Start(t, stacktest.GoStack, opts).Addr)
 		}
 	}
+	// The TLS group is checked with fragments of TLS checks, verified with
+	// tlsCA: every stack's healthy and not-serving TLS server, a plaintext
+	// server and a server whose certificate another CA signed.
+	otherCert, otherKey, _ := stacktest.TLSFiles(t)
+	tls := &probeGroup{name: "tls", tls: true}
+	for _, stack := range stacktest.Stacks {
+		serveTLS := func(notServing bool) func(*testing.T, string) {
+			return func(t *testing.T, addr string) {
+				stacktest.Start(t, stack, stacktest.Options{Addr: addr, NotServing: notServing, TLSCert: certFile, TLSKey: keyFile})
+			}
+		}
+		tls.cases = append(tls.cases,
+			newCase(string(stack)+" healthy over TLS", both("L7OK"), serveTLS(false)),
+			newCase(string(stack)+" not serving over TLS", both("L7RSP"), serveTLS(true)))
+	}
+	tls.cases = append(tls.cases,
+		newCase("plaintext server", both("L6RSP"), func(t *testing.T, addr string) {
+			stacktest.Start(t, stacktest.GoStack, stacktest.Options{Addr: addr})
+		}),
+		newCase("certificate of another CA", both("L6RSP"), func(t *testing.T, addr string) {
+			stacktest.Start(t, stacktest.GoStack, stacktest.Options{Addr: addr, TLSCert: otherCert, TLSKey: otherKey})
+		}))
+	groups = append(groups, tls)
 	groups = append(groups, &probeGroup{name: "other", cases: []*probeCase{
-		newCase("HTTP/1", both("L7RSP"), func(t *testing.T, addr string) { serveHTTP(t, addr, false) }),
-		newCase("HTTP/2 without gRPC", both("L7TOUT"), func(t *testing.T, addr string) { serveHTTP(t, addr, true) }),
+		newCase("HTTP/1", both("L7RSP"), func(t *testing.T, addr string) { serveHTTP(t, addr, false, "", "") }),
+		newCase("HTTP/2 without gRPC", both("L7TOUT"), func(t *testing.T, addr string) { serveHTTP(t, addr, true, "", "") }),
 		newCase("healthy, split at every byte", both("L7OK"), relay(stacktest.Options{})),
 		newCase("not serving, split at every byte", both("L7RSP"), relay(stacktest.Options{NotServing: true})),
 	}})
@@ -112,19 +140,38 @@ func TestProbeAgreesWithHAProxy(t *testing.T) {
 				parsed = append(parsed, net.ParseIP(c.ip))
 			}
 			dns.Set(name, parsed...)
-			testProbeGroup(t, root, g, dns.Addr, name+":"+port, port)
+			fragments := map[string]string{
+				"greeter":       filepath.Join(root, "example", "gen", "haproxy", "helloworld.Greeter.cfg"),
+				"servicestatus": filepath.Join(root, "example", "gen", "haproxy", "servicestatus.HealthCheck.cfg"),
+			}
+			if g.tls {
+				fragments = tlsFragments
+			}
+			testProbeGroup(t, fragments, g, dns.Addr, name+":"+port, port)
 		})
 	}
 }
 
-// testProbeGroup checks the servers of g with real HAProxy, which resolves
-// address with the DNS server at dnsAddr, and with the probe, through the
-// example's committed fragments.
-func testProbeGroup(t *testing.T, root string, g *probeGroup, dnsAddr, address, port string) {
-	fragments := map[string]string{
-		"greeter":       filepath.Join(root, "example", "gen", "haproxy", "helloworld.Greeter.cfg"),
-		"servicestatus": filepath.Join(root, "example", "gen", "haproxy", "servicestatus.HealthCheck.cfg"),
+// tlsExampleFragments generates the example's checks as TLS checks that
+// verify certificates with caFile, and returns their fragments by backend.
+func tlsExampleFragments(t *testing.T, caFile string) map[string]string {
+	t.Helper()
+	files := exampleWithoutGo(t)
+	for name, source := range files {
+		files[name] = strings.Replace(source, `import "haproxycheck/v1/haproxycheck.proto";`,
+			`import "haproxycheck/v1/haproxycheck.proto";`+"\n"+fmt.Sprintf(`option (haproxycheck.v1.defaults) = {tls: {ca_file: %q}};`, caFile), 1)
 	}
+	out := generateProtos(t, testenv.BuildPlugin(t), "", files)
+	return map[string]string{
+		"greeter":       filepath.Join(out, "haproxy", "helloworld.Greeter.cfg"),
+		"servicestatus": filepath.Join(out, "haproxy", "servicestatus.HealthCheck.cfg"),
+	}
+}
+
+// testProbeGroup checks the servers of g with real HAProxy, which resolves
+// address with the DNS server at dnsAddr, and with the probe, through
+// fragments, by backend.
+func testProbeGroup(t *testing.T, fragments map[string]string, g *probeGroup, dnsAddr, address, port string) {
 	dir := t.TempDir()
 	socket := filepath.Join(dir, "stats.sock")
 	hap := haproxytest.Start(t, dir, socket, haproxytest.MainConfig(socket, dnsAddr),
@@ -176,9 +223,10 @@ func firstCheck(t *testing.T, hap *haproxytest.HAProxy, backend, addr string) st
 }
 
 // serveHTTP runs a Go HTTP server on addr that reads every request and
-// answers it with a plain-text body: HTTP/1 only, or HTTP/2 with prior
-// knowledge (h2c) only.
-func serveHTTP(t *testing.T, addr string, h2c bool) {
+// answers it with a plain-text body: HTTP/1 only, or HTTP/2 only when h2
+// (with prior knowledge, h2c, in plaintext), over TLS when certFile and
+// keyFile are given.
+func serveHTTP(t *testing.T, addr string, h2 bool, certFile, keyFile string) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -194,11 +242,22 @@ func serveHTTP(t *testing.T, addr string, h2c bool) {
 			_, _ = w.Write([]byte("not gRPC\n"))
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
+		Protocols:         &http.Protocols{},
 	}
-	if h2c {
-		srv.Protocols = &http.Protocols{}
+	switch {
+	case h2 && certFile != "":
+		srv.Protocols.SetHTTP2(true)
+	case h2:
 		srv.Protocols.SetUnencryptedHTTP2(true)
+	default:
+		srv.Protocols.SetHTTP1(true)
 	}
-	go func() { _ = srv.Serve(l) }()
+	go func() {
+		if certFile != "" {
+			_ = srv.ServeTLS(l, certFile, keyFile)
+		} else {
+			_ = srv.Serve(l)
+		}
+	}()
 	t.Cleanup(func() { _ = srv.Close() })
 }
