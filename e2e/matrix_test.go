@@ -76,7 +76,7 @@ import "haproxycheck/v1/haproxycheck.proto";
 option go_package = "example.com/matrix/helloworld";
 %s
 service Greeter {
-  option (haproxycheck.v1.grpc_health) = {check: {backend: "%s" mode: %s}};
+  option (haproxycheck.v1.grpc_health) = {check: {backend: "%s" %s}};
   rpc SayHello(HelloRequest) returns (HelloReply);
 }
 message HelloRequest { string name = 1; }
@@ -84,7 +84,8 @@ message HelloReply { string message = 1; }
 `
 
 // matrixBackends are the backends every matrix run generates: a health RPC
-// in mode tcp, and grpc.health.v1 in mode tcp and in mode http.
+// in mode tcp, and grpc.health.v1 in mode tcp, in mode http, and about the
+// whole server.
 var matrixBackends = []matrixBackend{
 	{
 		name: "servicestatus", envVar: "SERVICESTATUS_SERVERS", path: "/servicestatus.HealthCheck/Check",
@@ -94,12 +95,17 @@ var matrixBackends = []matrixBackend{
 	{
 		name: "greeter", envVar: "GREETER_SERVERS", path: "/grpc.health.v1.Health/Check",
 		upRoles: []string{roleHealthy, roleHealthySplit, roleOnlyGreeter},
-		proto:   "helloworld/greeter.proto", source: fmt.Sprintf(matrixGreeterProto, "%s", "greeter", "MODE_TCP"),
+		proto:   "helloworld/greeter.proto", source: fmt.Sprintf(matrixGreeterProto, "%s", "greeter", "mode: MODE_TCP"),
 	},
 	{
 		name: "greeter_http", envVar: "GREETER_HTTP_SERVERS", path: "/grpc.health.v1.Health/Check",
 		upRoles: []string{roleHealthy, roleHealthySplit, roleOnlyGreeter},
-		proto:   "helloworld/greeter.proto", source: fmt.Sprintf(matrixGreeterProto, "%s", "greeter_http", "MODE_HTTP"),
+		proto:   "helloworld/greeter.proto", source: fmt.Sprintf(matrixGreeterProto, "%s", "greeter_http", "mode: MODE_HTTP"),
+	},
+	{
+		name: "greeter_whole", envVar: "GREETER_WHOLE_SERVERS", path: "/grpc.health.v1.Health/Check",
+		upRoles: []string{roleHealthy, roleHealthySplit, roleOnlyGreeter},
+		proto:   "helloworld/greeter.proto", source: fmt.Sprintf(matrixGreeterProto, "%s", "greeter_whole", "whole_server: true"),
 	},
 }
 
