@@ -155,12 +155,7 @@ func (w *writer) backend(c checkmodel.Check) {
 	if c.Timing.TimeoutMS != 0 {
 		w.line("    timeout check %dms", c.Timing.TimeoutMS)
 	}
-	proxy := ""
-	if c.Servers.SendProxyV2 {
-		// An explicit connect rule ignores the server's check-send-proxy.
-		proxy = " send-proxy"
-	}
-	w.line(`    tcp-check connect%s%s linger comment "connect to check %s"`, proxy, connectTLS(c.TLS), c.Path)
+	w.line(`    tcp-check connect%s linger comment "connect to check %s"`, connectOptions(c), c.Path)
 	request := c.Wire.Bytes()
 	parts := (len(request) + SendChunk - 1) / SendChunk
 	for i := 0; i < parts; i++ {
@@ -174,32 +169,38 @@ func (w *writer) backend(c checkmodel.Check) {
 	w.line(`    tcp-check expect rbinary %s comment "wait for the end of the answer to %s"`, EndOfStreamPattern(), c.Path)
 	w.line(`    tcp-check expect min-recv 0 comment "healthy response of %s" on-error "not the healthy response of %s" binary %s`,
 		c.Path, c.Path, hex.EncodeToString(c.ExpectedResponse.GRPC))
-	if c.Servers.SendProxyV2 {
-		proxy = " send-proxy-v2 check-send-proxy"
-	}
-	w.line("    server-template srv %d %s resolvers %s init-addr none check%s%s%s",
-		c.Servers.Count, serverAddress(c.Servers), c.Servers.Resolvers, proxy, serverTLS(c), timing(c.Timing))
+	w.line("    server-template srv %d %s resolvers %s init-addr none check%s%s",
+		c.Servers.Count, serverAddress(c.Servers), c.Servers.Resolvers, serverOptions(c), timing(c.Timing))
 }
 
-// connectTLS returns the options of the check's connect rule that open TLS,
-// with a leading space, or nothing for plaintext.
-func connectTLS(t *checkmodel.TLS) string {
-	if t == nil {
-		return ""
-	}
-	s := " ssl"
-	if t.ServerName != "" {
-		s += " sni " + t.ServerName
-	}
-	return s + " alpn h2"
-}
-
-// serverTLS returns the server options for the servers' protocol and
-// certificate verification, with a leading space. In mode tcp, traffic
-// passes through and only the check speaks TLS; in mode http, HAProxy
-// speaks HTTP/2 to the servers, over TLS if the check does.
-func serverTLS(c checkmodel.Check) string {
+// connectOptions returns the options of the check's connect rule, each
+// with a leading space: the PROXY protocol header (an explicit connect rule
+// ignores the server's check-send-proxy), and TLS.
+func connectOptions(c checkmodel.Check) string {
 	var s string
+	if c.Servers.SendProxyV2 {
+		s += " send-proxy"
+	}
+	if c.TLS != nil {
+		s += " ssl"
+		if c.TLS.ServerName != "" {
+			s += " sni " + c.TLS.ServerName
+		}
+		s += " alpn h2"
+	}
+	return s
+}
+
+// serverOptions returns the server options for the PROXY protocol, the
+// servers' protocol and certificate verification, each with a leading
+// space. In mode tcp, traffic passes through and only the check speaks
+// TLS; in mode http, HAProxy speaks HTTP/2 to the servers, over TLS if the
+// check does.
+func serverOptions(c checkmodel.Check) string {
+	var s string
+	if c.Servers.SendProxyV2 {
+		s += " send-proxy-v2 check-send-proxy"
+	}
 	if c.HTTPMode {
 		s += " proto h2"
 		if c.TLS != nil {

@@ -159,7 +159,8 @@ func Generate(req *pluginpb.CodeGeneratorRequest, version string) *pluginpb.Code
 func withGoPackages(req *pluginpb.CodeGeneratorRequest) (*pluginpb.CodeGeneratorRequest, []string) {
 	mapped := map[string]bool{}
 	for _, p := range strings.Split(req.GetParameter(), ",") {
-		if name, _, ok := strings.Cut(strings.TrimPrefix(p, "M"), "="); ok && strings.HasPrefix(p, "M") {
+		if m, ok := strings.CutPrefix(p, "M"); ok {
+			name, _, _ := strings.Cut(m, "=")
 			mapped[name] = true
 		}
 	}
