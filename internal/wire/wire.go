@@ -141,7 +141,8 @@ func Encode(r Request) (Encoded, error) {
 			return Encoded{}, fmt.Errorf("metadata key %q is not a lower-case HTTP/2 header name", m.Key)
 		}
 	}
-	for _, f := range r.HeaderFields() {
+	fields := r.HeaderFields()
+	for _, f := range fields {
 		if !httpguts.ValidHeaderFieldValue(f.Value) {
 			return Encoded{}, fmt.Errorf("%s %q is not a valid HTTP/2 header value (it holds control characters)", f.Name, f.Value)
 		}
@@ -152,7 +153,7 @@ func Encode(r Request) (Encoded, error) {
 	}
 	var block bytes.Buffer
 	enc := hpack.NewEncoder(&block)
-	for _, f := range r.HeaderFields() {
+	for _, f := range fields {
 		if err := enc.WriteField(f); err != nil {
 			return Encoded{}, fmt.Errorf("encoding header %s: %w", f.Name, err)
 		}
