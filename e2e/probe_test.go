@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/dnstest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/haproxytest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
@@ -127,19 +126,12 @@ func TestProbeAgreesWithHAProxy(t *testing.T) {
 		}
 	}
 	port := freePort(t, ips)
-	dns := dnstest.Start(t)
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
 			t.Parallel()
 			for _, c := range g.cases {
 				c.serve(t, net.JoinHostPort(c.ip, port))
 			}
-			name := strings.ReplaceAll(g.name, "-", "") + ".probe.test"
-			var parsed []net.IP
-			for _, c := range g.cases {
-				parsed = append(parsed, net.ParseIP(c.ip))
-			}
-			dns.Set(name, parsed...)
 			fragments := map[string]string{
 				"greeter":       filepath.Join(root, "example", "gen", "haproxy", "helloworld.Greeter.cfg"),
 				"servicestatus": filepath.Join(root, "example", "gen", "haproxy", "servicestatus.HealthCheck.cfg"),
@@ -147,7 +139,7 @@ func TestProbeAgreesWithHAProxy(t *testing.T) {
 			if g.tls {
 				fragments = tlsFragments
 			}
-			testProbeGroup(t, fragments, g, dns.Addr, name+":"+port, port)
+			testProbeGroup(t, fragments, g, port)
 		})
 	}
 }
@@ -168,15 +160,15 @@ func tlsExampleFragments(t *testing.T, caFile string) map[string]string {
 	}
 }
 
-// testProbeGroup checks the servers of g with real HAProxy, which resolves
-// address with the DNS server at dnsAddr, and with the probe, through
-// fragments, by backend.
-func testProbeGroup(t *testing.T, fragments map[string]string, g *probeGroup, dnsAddr, address, port string) {
-	dir := t.TempDir()
-	socket := filepath.Join(dir, "stats.sock")
-	hap := haproxytest.Start(t, dir, socket, haproxytest.MainConfig(socket, dnsAddr),
-		[]string{fragments["greeter"], fragments["servicestatus"]},
-		[]string{"GREETER_SERVERS=" + address, "SERVICESTATUS_SERVERS=" + address})
+// testProbeGroup checks the servers of g, all on port, with real HAProxy
+// and with the probe, through fragments, by backend.
+func testProbeGroup(t *testing.T, fragments map[string]string, g *probeGroup, port string) {
+	var ips []string
+	for _, c := range g.cases {
+		ips = append(ips, c.ip)
+	}
+	hap := startHAProxy(t, []string{fragments["greeter"], fragments["servicestatus"]}, "",
+		strings.ReplaceAll(g.name, "-", "")+".probe.test", ips, port, "GREETER_SERVERS", "SERVICESTATUS_SERVERS")
 	for backend, file := range fragments {
 		text, err := os.ReadFile(file)
 		if err != nil {
