@@ -1,11 +1,23 @@
 // Package testenv finds the real tools that end-to-end tests run (haproxy,
-// protoc) and decides what a missing one means: a skip on a developer's
-// machine, a failure where RequireToolsEnv is set, as it is in CI, so that
-// no test silently stops running there.
+// protoc, nginx) and decides what a missing one means: a skip on a
+// developer's machine, a failure where RequireToolsEnv is set, as it is in
+// CI, so that no test silently stops running there.
+//
+// Tools are looked up on PATH, except HAProxy when HAPROXYCHECK_HAPROXY
+// (HAProxyEnv) names a binary: then every test runs that one, and a
+// missing or non-executable file fails the test whatever
+// HAPROXYCHECK_REQUIRE_TOOLS says. scripts/test runs the end-to-end tests
+// this way a second time, on the HAProxy that scripts/haproxy-sid unpacks
+// from Debian sid:
+//
+//	HAPROXYCHECK_HAPROXY="$(scripts/haproxy-sid)" go test ./e2e
+//
+// Tests that depend on HAProxy's version ask HAProxyVersion.
 package testenv
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,10 +30,24 @@ import (
 // into a test failure.
 const RequireToolsEnv = "HAPROXYCHECK_REQUIRE_TOOLS"
 
+// HAProxyEnv is the environment variable that names the haproxy binary
+// the tests run instead of the one on PATH.
+const HAProxyEnv = "HAPROXYCHECK_HAPROXY"
+
 // Tool returns the path of the named program, skipping the test when it is
-// missing, or failing it when RequireToolsEnv is set.
+// missing, or failing it when RequireToolsEnv is set. For "haproxy" it
+// returns the binary that HAProxyEnv names, if set, and fails the test if
+// that is not an executable file.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
+	if name == "haproxy" {
+		if path := os.Getenv(HAProxyEnv); path != "" {
+			if err := checkExecutable(path); err != nil {
+				t.Fatalf("%s=%s: %v", HAProxyEnv, path, err)
+			}
+			return path
+		}
+	}
 	path, err := exec.LookPath(name)
 	if err == nil {
 		return path
@@ -31,6 +57,21 @@ func Tool(t testing.TB, name string) string {
 	}
 	t.Skipf("%s is not installed; install it or run scripts/test, which does", name)
 	return ""
+}
+
+// checkExecutable reports why path is not an executable regular file.
+func checkExecutable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	}
+	if fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("not executable (%v)", fi.Mode().Perm())
+	}
+	return nil
 }
 
 // RepoRoot returns the root of this repository.
