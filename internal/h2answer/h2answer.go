@@ -16,7 +16,8 @@
 //
 // Catalog lists the answers every check must judge right; Exotic lists
 // legal answers that no measured server or proxy sends, which a check may
-// or may not support.
+// or may not support. Serve answers every connection to a loopback listener
+// with one Answer, whole or one byte at a time.
 package h2answer
 
 import (

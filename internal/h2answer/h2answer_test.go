@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -490,5 +493,133 @@ func TestSizes(t *testing.T) {
 		if frames := frameList(at8191); frames[len(frames)-1] != "HEADERS/0x05/1" {
 			t.Errorf("trailers-at-8191 with %s: last frame %s", set.name, frames[len(frames)-1])
 		}
+	}
+}
+
+// request is a minimal unary gRPC call on a new connection, built with
+// x/net/http2's Framer: the preface, SETTINGS, HEADERS, then DATA with
+// END_STREAM, returned apart so that a test can hold the DATA back.
+func request(t *testing.T) (head, data []byte) {
+	t.Helper()
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range []hpack.HeaderField{
+		{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "http"},
+		{Name: ":path", Value: "/grpc.health.v1.Health/Check"}, {Name: ":authority", Value: "localhost"},
+		{Name: "content-type", Value: "application/grpc"}, {Name: "te", Value: "trailers"},
+	} {
+		if err := enc.WriteField(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	buf.WriteString(http2.ClientPreface)
+	fr := http2.NewFramer(&buf, nil)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	head = bytes.Clone(buf.Bytes())
+	buf.Reset()
+	if err := fr.WriteData(1, true, lengthPrefixed(nil)); err != nil {
+		t.Fatal(err)
+	}
+	return head, buf.Bytes()
+}
+
+// exchange dials addr, sends a request and reads len(want) bytes, then
+// checks how the connection goes on: closed when closes, open otherwise.
+// It returns how many reads the answer took.
+func exchange(t *testing.T, addr string, want []byte, closes bool) int {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	head, data := request(t)
+	if _, err := c.Write(append(head, data...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 0, len(want))
+	reads := 0
+	buf := make([]byte, 64<<10)
+	for len(got) < len(want) {
+		n, err := c.Read(buf[:len(want)-len(got)])
+		got = append(got, buf[:n]...)
+		reads++
+		if err != nil {
+			t.Fatalf("after %d of %d bytes: %v", len(got), len(want), err)
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("answer\n% x\nwant\n% x", got, want)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	n, err := c.Read(buf)
+	switch {
+	case closes && !errors.Is(err, io.EOF):
+		t.Errorf("after the answer: %d more bytes, %v; want the close", n, err)
+	case !closes && !errors.Is(err, os.ErrDeadlineExceeded):
+		t.Errorf("after the answer: %d more bytes, %v; want the connection kept open", n, err)
+	}
+	return reads
+}
+
+func TestServe(t *testing.T) {
+	for _, a := range allAnswers() {
+		t.Run(a.Name, func(t *testing.T) {
+			t.Parallel()
+			addr := h2answer.Serve(t, a, h2answer.HealthMessages, h2answer.ServeOptions{})
+			want := a.Bytes(h2answer.HealthMessages)
+			exchange(t, addr, want, a.Close)
+			exchange(t, addr, want, a.Close) // every connection gets the answer
+		})
+	}
+}
+
+func TestServeSplit(t *testing.T) {
+	for _, name := range []string{"plain", "http1-400", "settings-only"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := answerNamed(t, name)
+			addr := h2answer.Serve(t, a, healthRPCMessages, h2answer.ServeOptions{Split: true})
+			want := a.Bytes(healthRPCMessages)
+			if reads := exchange(t, addr, want, a.Close); reads < 2 {
+				t.Errorf("the %d bytes came in %d read, not byte by byte", len(want), reads)
+			}
+		})
+	}
+}
+
+// TestServeWaitsForRequest checks that the answer comes only once the
+// request's stream has ended, as a server answers a unary call.
+func TestServeWaitsForRequest(t *testing.T) {
+	addr := h2answer.Serve(t, answerNamed(t, "plain"), h2answer.HealthMessages, h2answer.ServeOptions{})
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	head, data := request(t)
+	if _, err := c.Write(head); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	buf := make([]byte, 1024)
+	if n, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("before the request's DATA: read %d bytes, %v; want nothing", n, err)
+	}
+	if _, err := c.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(buf); n == 0 {
+		t.Fatalf("after the request's DATA: %v", err)
 	}
 }
