@@ -228,13 +228,16 @@ const (
 	rbinaryVisible = (checkBufferSize - 1) / 2
 )
 
+// withMetadata writes a healthy call with n bytes of metadata in the
+// response headers.
+func withMetadata(n int) func(*builder, Messages) {
+	return func(b *builder, m Messages) {
+		b.serverPreface().response(metadata(n)).data(m.Healthy, false).trailers("0", "")
+	}
+}
+
 // healthySizes are healthy calls made large by metadata.
 func healthySizes() []Answer {
-	withMetadata := func(n int) func(*builder, Messages) {
-		return func(b *builder, m Messages) {
-			b.serverPreface().response(metadata(n)).data(m.Healthy, false).trailers("0", "")
-		}
-	}
 	return []Answer{
 		healthy("metadata-5000", "5,000 bytes of metadata in the response headers", withMetadata(5000)),
 		healthy("metadata-5500", "5,500 bytes of metadata in the response headers", withMetadata(5500)),
@@ -255,17 +258,24 @@ func healthySizes() []Answer {
 				})
 			},
 		},
-		{
-			Name: "trailers-at-8191", Want: Healthy, EndsCall: true,
-			Note: fmt.Sprintf("metadata that put the last byte of the trailers' frame header at byte %d of the answer, the last one HAProxy's expect rbinary sees whole", rbinaryVisible),
-			Build: func(m Messages) []byte {
-				return fit(rbinaryVisible, func(n int) ([]byte, int) {
-					b := newBuilder()
-					withMetadata(n)(b, m)
-					trailers := b.frameStarts[len(b.frameStarts)-1]
-					return b.bytes(), trailers + frameHeaderLen
-				})
-			},
+		trailersAt(rbinaryVisible, "the last byte HAProxy's expect rbinary sees whole"),
+		trailersAt(rbinaryVisible+1, "one byte past what HAProxy's expect rbinary sees"),
+	}
+}
+
+// trailersAt returns a healthy answer whose metadata put the last byte of
+// the trailers' frame header at byte end of the answer (counted from 1).
+func trailersAt(end int, why string) Answer {
+	return Answer{
+		Name: fmt.Sprintf("trailers-at-%d", end), Want: Healthy, EndsCall: true,
+		Note: fmt.Sprintf("metadata that put the last byte of the trailers' frame header at byte %d of the answer, %s", end, why),
+		Build: func(m Messages) []byte {
+			return fit(end, func(n int) ([]byte, int) {
+				b := newBuilder()
+				withMetadata(n)(b, m)
+				trailers := b.frameStarts[len(b.frameStarts)-1]
+				return b.bytes(), trailers + frameHeaderLen
+			})
 		},
 	}
 }

@@ -485,13 +485,16 @@ func TestSizes(t *testing.T) {
 		if got := len(size("metadata-20k")); got <= 16384 {
 			t.Errorf("metadata-20k with %s: %d bytes, want more than HAProxy's check buffer", set.name, got)
 		}
-		at8191 := size("trailers-at-8191")
-		want := []byte{byte(http2.FrameHeaders), byte(http2.FlagHeadersEndStream | http2.FlagHeadersEndHeaders), 0, 0, 0, 1}
-		if len(at8191) < 8191 || !bytes.Equal(at8191[8191-len(want):8191], want) {
-			t.Errorf("trailers-at-8191 with %s: bytes 8186 to 8191 are not the tail of the trailers' frame header", set.name)
-		}
-		if frames := frameList(at8191); frames[len(frames)-1] != "HEADERS/0x05/1" {
-			t.Errorf("trailers-at-8191 with %s: last frame %s", set.name, frames[len(frames)-1])
+		for _, end := range []int{8191, 8192} {
+			name := fmt.Sprintf("trailers-at-%d", end)
+			answer := size(name)
+			tail := []byte{byte(http2.FrameHeaders), byte(http2.FlagHeadersEndStream | http2.FlagHeadersEndHeaders), 0, 0, 0, 1}
+			if len(answer) < end || !bytes.Equal(answer[end-len(tail):end], tail) {
+				t.Errorf("%s with %s: bytes %d to %d are not the tail of the trailers' frame header", name, set.name, end-len(tail)+1, end)
+			}
+			if frames := frameList(answer); frames[len(frames)-1] != "HEADERS/0x05/1" {
+				t.Errorf("%s with %s: last frame %s", name, set.name, frames[len(frames)-1])
+			}
 		}
 	}
 }
