@@ -151,7 +151,7 @@ func runStages(request []byte) ([]time.Duration, error) {
 	lap()
 	for _, f := range files {
 		for _, c := range f.Checks {
-			g := gen.NewGeneratedFile("haproxy/"+fragment.FileName(c), "")
+			g := gen.NewGeneratedFile("haproxy/"+fragment.FileName(c.Service.Name), "")
 			if _, err := g.Write(fragment.Render(f.Source, version.Version, c)); err != nil {
 				return nil, err
 			}

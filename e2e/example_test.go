@@ -79,7 +79,7 @@ type serverProcess struct {
 func startExampleServer(t *testing.T, addr, services string) *serverProcess {
 	t.Helper()
 	p := &serverProcess{done: make(chan struct{})}
-	p.cmd = exec.Command(exampleServerBin, "-addr", addr, "-services", services, "-drain", "5m")
+	p.cmd = exec.Command(exampleServerBin, "-addr", addr, "-services", services)
 	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,17 +1,72 @@
 package e2e
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/descriptorpb"
+
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/dnstest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/haproxytest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/plugin"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/version"
 )
+
+// The example's services, one of each kind of check.
+const (
+	greeterService     = "helloworld.Greeter"        // through grpc.health.v1
+	healthCheckService = "servicestatus.HealthCheck" // through its health RPC
+)
+
+// compileFragment returns the fragment of service in set, as the plugin
+// generates it.
+func compileFragment(t testing.TB, set *descriptorpb.FileDescriptorSet, service string) []byte {
+	t.Helper()
+	text, err := plugin.CompileFragment(set, service, "", version.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
+}
+
+// parseFragment reads a fragment's text.
+func parseFragment(t testing.TB, text []byte) *probe.Fragment {
+	t.Helper()
+	f, err := probe.ParseFragment(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// runProbe probes addr with f, and fails the test if the probe cannot
+// run.
+func runProbe(t testing.TB, f *probe.Fragment, addr string, opts probe.Options) *probe.Result {
+	t.Helper()
+	res, err := probe.Run(context.Background(), f, addr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// withLinger returns a fragment's text with linger on its connect rule, or
+// without when on is false.
+func withLinger(text []byte, on bool) []byte {
+	s := strings.Replace(string(text), "tcp-check connect linger ", "tcp-check connect ", 1)
+	if on {
+		s = strings.Replace(s, "tcp-check connect ", "tcp-check connect linger ", 1)
+	}
+	return []byte(s)
+}
 
 // generateProtos writes files (proto path → source) into a directory, runs
 // real protoc with plugin and the plugin parameter param on all of them,

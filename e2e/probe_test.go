@@ -185,7 +185,7 @@ func testProbeGroup(t *testing.T, fragments map[string]string, g *probeGroup, po
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Verdict.HAProxy != haproxyStatus || haproxyStatus != c.want[backend] {
+			if res.Verdict.HAProxy.String() != haproxyStatus || haproxyStatus != c.want[backend] {
 				t.Errorf("%s, %s: HAProxy %s, probe %s (%s: %s); want both %s",
 					c.name, backend, haproxyStatus, res.Verdict.HAProxy, res.Verdict.Class, res.Verdict.Reason, c.want[backend])
 				continue

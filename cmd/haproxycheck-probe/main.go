@@ -23,22 +23,10 @@
 // did, and the verdict with its reason; -json prints the same as one JSON
 // object.
 //
-// The exit code tells the verdict's class, and the HAProxy check statuses
-// that it stands for:
-//
-//	0  healthy: every rule passed (L7OK)
-//	1  usage: bad flags, an unreadable or invalid fragment, descriptor set
-//	   or CA file; nothing was probed
-//	2  connection failed: refused, unreachable, connect timeout, or reset
-//	   before any answer (L4CON, L4TOUT, SOCKERR)
-//	3  timeout: the server did not end the call within the check's time
-//	   (L7TOUT)
-//	4  wrong answer: the call ended, or the connection closed, without the
-//	   healthy response: an error grpc-status, NOT_SERVING or another
-//	   message, a compressed message, an HTTP status other than 200, an
-//	   RST_STREAM or GOAWAY, a non-gRPC answer (L7RSP)
-//	5  TLS failure: the handshake failed (L6RSP, L6TOUT), the server did
-//	   not choose ALPN h2, or a plaintext check reached a TLS server
+// The exit code tells the verdict's class (see probe.Classes, and the
+// README's table): 0 healthy, 1 nothing was probed (bad flags, fragment,
+// descriptor set or CA file), 2 connection failed, 3 timeout, 4 wrong
+// answer, 5 TLS failure, 6 draining.
 //
 // The time limit is HAProxy's: the server line's inter (2s by default) for
 // the whole check, or timeout check once connected when the backend sets
@@ -47,6 +35,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -61,20 +50,21 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/plugin"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/version"
 )
 
 // exitUsage is the exit code of a probe that could not run.
-const exitUsage = 1
+const exitUsage = probe.ExitUsage
 
-// exitCodes are the exit codes of the verdicts' classes.
-var exitCodes = map[probe.Class]int{
-	probe.Healthy:          0,
-	probe.ConnectionFailed: 2,
-	probe.Timeout:          3,
-	probe.WrongAnswer:      4,
-	probe.TLSFailure:       5,
+// exitCodesHelp lists the exit codes, for the usage text.
+func exitCodesHelp() string {
+	parts := []string{fmt.Sprintf("%d usage", exitUsage)}
+	for _, c := range probe.Classes {
+		parts = append(parts, fmt.Sprintf("%d %s", c.ExitCode, c.Name))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func main() {
@@ -102,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: haproxycheck-probe (-fragment FILE | -descriptor-set FILE -service NAME) -addr HOST:PORT [flags]\n\n")
 		fs.PrintDefaults()
-		fmt.Fprint(stderr, "\nexit codes: 0 healthy, 1 usage, 2 connection failed, 3 timeout, 4 wrong answer, 5 TLS failure\n")
+		fmt.Fprintf(stderr, "\nexit codes: %s\n", exitCodesHelp())
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -151,7 +141,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		printResult(stdout, res)
 	}
-	return exitCodes[res.Verdict.Class]
+	return res.Verdict.Class.Info().ExitCode
 }
 
 // load returns the fragment's text, from fragmentFile or compiled for
@@ -174,7 +164,7 @@ func load(fragmentFile, setFile, service, pluginOpt string) ([]byte, *protoregis
 		}
 	}
 	if service != "" {
-		text, err := probe.CompileFragment(set, service, pluginOpt)
+		text, err := plugin.CompileFragment(set, service, pluginOpt, version.Version)
 		return text, files, err
 	}
 	text, err := os.ReadFile(fragmentFile)
@@ -196,7 +186,7 @@ func printResult(w io.Writer, res *probe.Result) {
 	}
 	printExchange(w, "sent", res.Sent)
 	printExchange(w, fmt.Sprintf("received in %.1f ms", res.DurationMS), res.Received)
-	if c := res.Call; c.Status != "" || c.End != "" || c.GoAway != "" {
+	if c := res.Call; c.HTTPStatus != 0 || c.End != probe.NotEnded || c.GoAway != nil {
 		fmt.Fprintf(w, "\ncall: %s\n", callSummary(c))
 	}
 	fmt.Fprintln(w, "\nrules:")
@@ -204,6 +194,9 @@ func printResult(w io.Writer, res *probe.Result) {
 		fmt.Fprintf(w, "  %s: %s\n", r.Rule, r.Outcome)
 	}
 	fmt.Fprintf(w, "\nverdict: %s (HAProxy: %s)\n  %s\n", res.Verdict.Class, res.Verdict.HAProxy, res.Verdict.Reason)
+	if res.Verdict.Unseen != "" {
+		fmt.Fprintf(w, "  %s\n", res.Verdict.Unseen)
+	}
 }
 
 // printExchange prints one direction of the connection, frame by frame.
@@ -229,16 +222,16 @@ func printExchange(w io.Writer, what string, e probe.Exchange) {
 // frameLine describes a frame on one line.
 func frameLine(f probe.Frame) string {
 	s := fmt.Sprintf("%s stream %d", f.Type, f.Stream)
-	if len(f.Flags) > 0 {
-		s += " [" + strings.Join(f.Flags, "|") + "]"
+	if names := f.FlagNames(); len(names) > 0 {
+		s += " [" + strings.Join(names, "|") + "]"
 	}
 	s += fmt.Sprintf(", %d bytes", f.Length)
 	var details []string
 	for _, st := range f.Settings {
-		details = append(details, fmt.Sprintf("%s=%d", st.Name, st.Value))
+		details = append(details, fmt.Sprintf("%s=%d", st.ID, st.Value))
 	}
-	if f.ErrorCode != "" {
-		details = append(details, f.ErrorCode)
+	if f.ErrorCode != nil {
+		details = append(details, f.ErrorCode.String())
 	}
 	if f.LastStreamID != nil {
 		details = append(details, fmt.Sprintf("last stream %d", *f.LastStreamID))
@@ -249,8 +242,8 @@ func frameLine(f probe.Frame) string {
 	if f.Increment != 0 {
 		details = append(details, fmt.Sprintf("increment %d", f.Increment))
 	}
-	if f.Data != "" {
-		details = append(details, f.Data)
+	if len(f.Data) > 0 {
+		details = append(details, hex.EncodeToString(f.Data))
 	}
 	if f.Incomplete {
 		details = append(details, "(only its header had arrived when the rules judged)")
@@ -264,22 +257,22 @@ func frameLine(f probe.Frame) string {
 // callSummary describes the server's answer to the call on one line.
 func callSummary(c probe.Call) string {
 	var parts []string
-	if c.Status != "" {
-		parts = append(parts, ":status "+c.Status, fmt.Sprintf("content-type %q", c.ContentType))
+	if c.HTTPStatus != 0 {
+		parts = append(parts, fmt.Sprintf(":status %d", c.HTTPStatus), fmt.Sprintf("content-type %q", c.ContentType))
 	}
 	if c.Encoding != "" {
 		parts = append(parts, "grpc-encoding "+c.Encoding)
 	}
-	if c.GRPCStatus != "" {
-		parts = append(parts, "grpc-status "+c.GRPCStatus, fmt.Sprintf("grpc-message %q", c.GRPCMessage))
+	if c.GRPCStatus.Present {
+		parts = append(parts, "grpc-status "+c.GRPCStatus.String(), fmt.Sprintf("grpc-message %q", c.GRPCMessage))
 	}
-	if c.End == "" {
+	if c.End == probe.NotEnded {
 		parts = append(parts, "not ended")
 	} else {
-		parts = append(parts, "ended by "+c.End)
+		parts = append(parts, "ended by "+c.End.String())
 	}
-	if c.GoAway != "" {
-		parts = append(parts, "GOAWAY "+c.GoAway)
+	if c.GoAway != nil {
+		parts = append(parts, "GOAWAY")
 	}
 	return strings.Join(parts, ", ")
 }

@@ -15,11 +15,9 @@ import (
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 
-	"github.com/haproxycheck/protoc-gen-haproxycheck/example/gen/helloworld"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/version"
 )
@@ -122,7 +120,8 @@ func TestExitCodes(t *testing.T) {
 		{"healthy", []string{"-fragment", fragment, "-addr", healthServer(t, grpc_health_v1.HealthCheckResponse_SERVING)}, 0, "verdict: healthy (HAProxy: L7OK)"},
 		{"connection refused", []string{"-fragment", fragment, "-addr", closedAddr(t)}, 2, "verdict: connection-failed (HAProxy: L4CON)"},
 		{"timeout", []string{"-fragment", fragment, "-addr", silentServer(t), "-timeout", "200ms"}, 3, "verdict: timeout (HAProxy: L7TOUT)"},
-		{"not serving", []string{"-fragment", fragment, "-addr", healthServer(t, grpc_health_v1.HealthCheckResponse_NOT_SERVING)}, 4, "status: NOT_SERVING"},
+		{"not serving", []string{"-fragment", fragment, "-addr", healthServer(t, grpc_health_v1.HealthCheckResponse_NOT_SERVING)}, 6, "verdict: draining (HAProxy: L7OKC)"},
+		{"unknown service", []string{"-fragment", fragment, "-addr", healthServer(t, grpc_health_v1.HealthCheckResponse_SERVICE_UNKNOWN)}, 4, "verdict: wrong-answer (HAProxy: L7RSP)"},
 		{"TLS to a plaintext server", []string{"-fragment", tlsFragment(t), "-addr", healthServer(t, grpc_health_v1.HealthCheckResponse_SERVING)}, 5, "verdict: tls-failure (HAProxy: L6RSP)"},
 	}
 	for _, tt := range tests {
@@ -145,7 +144,7 @@ func TestOutput(t *testing.T) {
 	for _, want := range []string{
 		"\nsent: ", ":path: /grpc.health.v1.Health/Check", "grpc.health.v1.HealthCheckRequest {service:",
 		"SETTINGS stream 0", "HEADERS stream 1 [END_STREAM|END_HEADERS]", "grpc-status: 0",
-		"call: :status 200", "ended by trailers", ": matched",
+		"call: :status 200", "ended by trailers", ": passed",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
@@ -160,13 +159,18 @@ func TestOutput(t *testing.T) {
 			HAProxy string `json:"haproxy_status"`
 		} `json:"verdict"`
 		Call struct {
-			GRPCStatus string `json:"grpc_status"`
+			GRPCStatus struct {
+				Code uint32 `json:"code"`
+				Name string `json:"name"`
+			} `json:"grpc_status"`
+			End string `json:"end"`
 		} `json:"call"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil || code != 0 {
 		t.Fatalf("-json: exit %d, %v\n%s\n%s", code, err, stdout, stderr)
 	}
-	if res.Address != addr || res.Verdict.Class != "healthy" || res.Verdict.HAProxy != "L7OK" || res.Call.GRPCStatus != "0 OK" {
+	if res.Address != addr || res.Verdict.Class != "healthy" || res.Verdict.HAProxy != "L7OK" ||
+		res.Call.GRPCStatus.Code != 0 || res.Call.GRPCStatus.Name != "OK" || res.Call.End != "trailers" {
 		t.Errorf("-json result: %s", stdout)
 	}
 }
@@ -174,19 +178,7 @@ func TestOutput(t *testing.T) {
 // TestDescriptorSet checks that a probe compiles a service's fragment from
 // a descriptor set, with the plugin's parameters.
 func TestDescriptorSet(t *testing.T) {
-	set := &descriptorpb.FileDescriptorSet{}
-	seen := map[string]bool{}
-	var add func(protoreflect.FileDescriptor)
-	add = func(fd protoreflect.FileDescriptor) {
-		if !seen[fd.Path()] {
-			seen[fd.Path()] = true
-			for i := range fd.Imports().Len() {
-				add(fd.Imports().Get(i).FileDescriptor)
-			}
-			set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
-		}
-	}
-	add(helloworld.File_helloworld_greeter_proto)
+	set := protogentest.ExampleSet(t, nil)
 	raw, err := proto.Marshal(set)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +208,13 @@ func TestDescriptorSet(t *testing.T) {
 		t.Errorf("unknown service: exit %d, %s", code, stderr)
 	}
 	partial := filepath.Join(t.TempDir(), "partial.binpb")
-	raw, _ = proto.Marshal(&descriptorpb.FileDescriptorSet{File: set.File[len(set.File)-1:]})
+	var greeterOnly descriptorpb.FileDescriptorSet
+	for _, f := range set.File {
+		if f.GetName() == "helloworld/greeter.proto" {
+			greeterOnly.File = append(greeterOnly.File, f)
+		}
+	}
+	raw, _ = proto.Marshal(&greeterOnly)
 	if err := os.WriteFile(partial, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}

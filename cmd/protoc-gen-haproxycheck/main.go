@@ -9,27 +9,34 @@
 //
 //	protoc --plugin=protoc-gen-haproxycheck --haproxycheck_out=gen greeter.proto
 //
-// It takes protogen's parameters (paths, module, M...) and its own: go,
-// require_checks, grpc_timeout and user_agent (see the README).
+// It takes protogen's parameters (paths, module, M...) and its own, which
+// plugin.Parameters lists (and the README, and --help).
 package main
 
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/plugin"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/version"
 )
 
-const usage = `protoc-gen-haproxycheck is a protoc and buf plugin; run it through them:
+// usage returns the help text.
+func usage() string {
+	var params strings.Builder
+	for _, p := range plugin.Parameters {
+		fmt.Fprintf(&params, "  %s=%s (default %s)\n", p.Name, p.Values, p.Default)
+	}
+	return `protoc-gen-haproxycheck is a protoc and buf plugin; run it through them:
 
   protoc --plugin=protoc-gen-haproxycheck --haproxycheck_out=OUT file.proto
   buf generate   (with a local plugin entry in buf.gen.yaml)
 
-Parameters: paths, module and M as protoc-gen-go takes them;
-go=auto|true|false, require_checks=true, grpc_timeout=false, user_agent=false.
-Flags: --version prints the version, --help this text.
+Parameters: paths, module and M as protoc-gen-go takes them, and
+` + params.String() + `Flags: --version prints the version, --help this text.
 `
+}
 
 func main() {
 	if len(os.Args) > 1 {
@@ -37,9 +44,9 @@ func main() {
 		case "--version":
 			fmt.Println("protoc-gen-haproxycheck", version.Version)
 		case "--help", "-h":
-			fmt.Print(usage)
+			fmt.Print(usage())
 		default:
-			fmt.Fprint(os.Stderr, usage)
+			fmt.Fprint(os.Stderr, usage())
 			os.Exit(2)
 		}
 		return

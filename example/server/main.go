@@ -3,9 +3,12 @@
 // and helloworld.Greeter with grpc-go's health server, so that HAProxy's
 // generated checks of both find it healthy.
 //
-// On SIGTERM or SIGINT it drains: it reports not serving, which HAProxy's
-// checks turn into DOWN within a few checks, waits -drain for HAProxy to
-// move traffic away, then stops. A second signal stops it at once.
+// On SIGTERM or SIGINT it stops gracefully, with the generated code: it
+// reports not serving, waits as long as the generated checks need to stop
+// sending it new connections (HealthCheckDrainTime, the longer of the two:
+// HAProxy drains a Greeter server at its first check, and marks a
+// servicestatus server DOWN after fall checks), lets the calls in flight
+// finish for at most -grace, then stops. A second signal stops it at once.
 //
 //	go run ./example/server -addr 127.0.0.1:50051
 package main
@@ -43,7 +46,7 @@ func (greeter) SayHello(_ context.Context, req *helloworld.HelloRequest) (*hello
 func main() {
 	addr := flag.String("addr", "127.0.0.1:50051", "address to listen on")
 	services := flag.String("services", "servicestatus,greeter", "comma-separated services to serve: servicestatus, greeter")
-	drain := flag.Duration("drain", 10*time.Second, "how long to report not serving before stopping, after SIGTERM or SIGINT")
+	grace := flag.Duration("grace", 10*time.Second, "how long calls in flight may take to finish once HAProxy sends no new connections, after SIGTERM or SIGINT")
 	flag.Parse()
 	serve := strings.Split(*services, ",")
 
@@ -72,13 +75,18 @@ func main() {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	<-signals
-	log.Printf("draining for %v: reporting not serving", *drain)
-	status.SetServing(false)
-	helloworld.SetGreeterServing(hs, false)
-	select {
-	case <-time.After(*drain):
-	case <-signals:
+	ctx, stopNow := context.WithCancel(context.Background())
+	go func() {
+		<-signals
+		stopNow()
+	}()
+	hs.Shutdown() // every grpc.health.v1 name NOT_SERVING: the Greeter check drains the server
+	if slices.Contains(serve, "servicestatus") {
+		log.Printf("stopping gracefully: not serving for %v, then calls in flight for at most %v", servicestatus.HealthCheckDrainTime, *grace)
+		status.StopGracefully(ctx, srv, *grace)
+	} else {
+		log.Printf("stopping gracefully: not serving for %v, then calls in flight for at most %v", helloworld.GreeterDrainTime, *grace)
+		helloworld.StopGreeterGracefully(ctx, srv, hs, *grace)
 	}
-	log.Print("stopping")
-	srv.Stop()
+	log.Print("stopped")
 }

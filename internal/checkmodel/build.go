@@ -7,7 +7,6 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"time"
 
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/compiler/protogen"
@@ -20,28 +19,49 @@ import (
 	haproxycheckv1 "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
 )
 
-// Defaults for fields an annotation leaves unset.
+// Defaults for fields an annotation leaves unset. The options proto states
+// each next to its field, and a test holds the two to the same values.
 const (
-	DefaultAuthority    = "localhost"
-	DefaultServerCount  = 10
-	DefaultResolvers    = "default"
-	DefaultInterMS      = 2000
-	DefaultRise         = 2
-	DefaultFall         = 3
-	maxServerCount      = 10000
-	maxInt              = 1<<31 - 1 // HAProxy's largest rise and fall
-	maxDurationMS       = maxInt    // HAProxy's largest time value
-	maxExpectedResponse = 700       // its hex must fit on one configuration line of at most 2048 characters
-	maxPath             = 512       // a path appears in rule comments; this keeps every line well under 2048 characters
-	grpcHealthCheckPath = "/grpc.health.v1.Health/Check"
+	DefaultAuthority   = "localhost"
+	DefaultServerCount = 10
+	DefaultResolvers   = "default"
+	DefaultInterMS     = 2000
+	DefaultRise        = 2
+	DefaultFall        = 3
 )
+
+// Limits on annotations, each stated next to its field in the options
+// proto, which a test holds to the same values.
+const (
+	// MaxServerCount is the most server slots a backend gets.
+	MaxServerCount = 10000
+	// MaxCount is HAProxy's largest rise and fall.
+	MaxCount = 1<<31 - 1
+	// MaxDurationMS is HAProxy's largest time value, in milliseconds.
+	MaxDurationMS = MaxCount
+	// MaxExpectedResponse is the largest healthy response, serialized, in
+	// bytes: the check's patterns spell out each of its bytes.
+	MaxExpectedResponse = 700
+	// MaxPath is the longest :path; a path appears in rule comments.
+	MaxPath = 512
+	// MaxName is the longest backend and resolvers name.
+	MaxName = 100
+	// MaxAuthority is the longest :authority.
+	MaxAuthority = 255
+	// MaxMetadataKey and MaxMetadataValue are the longest metadata key and
+	// value.
+	MaxMetadataKey   = 100
+	MaxMetadataValue = 1000
+)
+
+const grpcHealthCheckPath = "/grpc.health.v1.Health/Check"
 
 var (
 	// haproxyName is a safe HAProxy section or resolvers name, and a safe
 	// file name.
-	haproxyName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
+	haproxyName = regexp.MustCompile(fmt.Sprintf(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,%d}$`, MaxName-1))
 	// authority is an RFC 3986 authority: no white space, quotes or '#'.
-	authority = regexp.MustCompile(`^[A-Za-z0-9\-._~%!$&'()*+,;=:@\[\]]{1,255}$`)
+	authority = regexp.MustCompile(fmt.Sprintf(`^[A-Za-z0-9\-._~%%!$&'()*+,;=:@\[\]]{1,%d}$`, MaxAuthority))
 	// serverAddress is a host name or address with an optional port, as
 	// HAProxy's server-template takes it.
 	serverAddress = regexp.MustCompile(`^[A-Za-z0-9_\[][A-Za-z0-9_.:\[\]-]{0,254}$`)
@@ -50,9 +70,9 @@ var (
 	// caFile is a file name HAProxy's ca-file takes on a configuration line.
 	caFile = regexp.MustCompile(`^(@system-ca|[A-Za-z0-9_./+-]{1,255})$`)
 	// metadataKey is a gRPC metadata key (PROTOCOL-HTTP2.md: lower case).
-	metadataKey = regexp.MustCompile(`^[0-9a-z_.-]{1,100}$`)
+	metadataKey = regexp.MustCompile(fmt.Sprintf(`^[0-9a-z_.-]{1,%d}$`, MaxMetadataKey))
 	// metadataValue is a gRPC ASCII metadata value: printable ASCII.
-	metadataValue = regexp.MustCompile(`^[\x20-\x7e]{0,1000}$`)
+	metadataValue = regexp.MustCompile(fmt.Sprintf(`^[\x20-\x7e]{0,%d}$`, MaxMetadataValue))
 )
 
 // reservedHeaders are headers a check sets itself or that HTTP/2 forbids,
@@ -74,6 +94,8 @@ type Options struct {
 	// RequireChecks makes every service without a check and without a
 	// no_check opt-out an error.
 	RequireChecks bool
+	// MinHAProxy is the oldest HAProxy the fragments must load on.
+	MinHAProxy HAProxyVersion
 }
 
 // Build returns the checks of every file that protoc asked to generate. It
@@ -93,15 +115,16 @@ func Build(plugin *protogen.Plugin, opts Options) ([]File, error) {
 		b := fileBuilder{file: f, opts: opts}
 		file := b.build()
 		for _, c := range file.Checks {
-			if prev, ok := backends[c.Backend]; ok {
-				b.addf(b.file.Desc.Services().ByName(protoreflect.FullName(c.Service).Name()), "backend %q is already generated for %s; give one of them another name with check.backend", c.Backend, prev)
+			svc := b.file.Desc.Services().ByName(protoreflect.FullName(c.Service.Name).Name())
+			if prev, ok := backends[c.Backend.Name]; ok {
+				b.addf(svc, "backend %q is already generated for %s; give one of them another name with check.backend", c.Backend.Name, prev)
 				continue
 			}
-			backends[c.Backend] = fmt.Sprintf("service %s in %s", c.Service, f.Desc.Path())
-			if prev, ok := services[strings.ToLower(c.Service)]; ok {
-				b.addf(b.file.Desc.Services().ByName(protoreflect.FullName(c.Service).Name()), "differs from service %s only in case, so their fragment files would be one file on case-insensitive file systems; rename one of them", prev)
+			backends[c.Backend.Name] = fmt.Sprintf("service %s in %s", c.Service.Name, f.Desc.Path())
+			if prev, ok := services[strings.ToLower(c.Service.Name)]; ok {
+				b.addf(svc, "differs from service %s only in case, so their fragment files would be one file on case-insensitive file systems; rename one of them", prev)
 			}
-			services[strings.ToLower(c.Service)] = c.Service
+			services[strings.ToLower(c.Service.Name)] = c.Service.Name
 		}
 		problems = append(problems, b.problems...)
 		if len(file.Checks) > 0 {
@@ -221,19 +244,22 @@ func (b *fileBuilder) grpcHealth(svc *protogen.Service, opt *haproxycheckv1.Grpc
 	}
 	c := Check{
 		Kind:              GRPCHealth,
-		Service:           string(svc.Desc.FullName()),
-		GoService:         svc.GoName,
-		Path:              grpcHealthCheckPath,
+		Service:           Service{Name: string(svc.Desc.FullName()), GoName: svc.GoName},
 		HealthServiceName: name,
-		Request: b.knownMessage(svc.Desc, &grpc_health_v1.HealthCheckRequest{Service: name},
-			fmt.Sprintf("service: %q", name)),
-		ExpectedResponse: b.knownMessage(svc.Desc, &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING},
-			"status: SERVING"),
-		NotServingResponse: b.knownMessage(svc.Desc, &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_NOT_SERVING},
-			"status: NOT_SERVING"),
+		Call: Call{
+			Path: grpcHealthCheckPath,
+			Request: b.knownMessage(svc.Desc, &grpc_health_v1.HealthCheckRequest{Service: name},
+				fmt.Sprintf("service: %q", name)),
+		},
+		Answers: Answers{
+			Healthy: b.knownMessage(svc.Desc, &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING},
+				"status: SERVING"),
+			NotServing: b.knownMessage(svc.Desc, &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_NOT_SERVING},
+				"status: NOT_SERVING"),
+		},
 	}
 	if name == "" {
-		c.Request.Text = ""
+		c.Call.Request.Text = ""
 	}
 	b.checkSettings(svc.Desc, &c, settings)
 	return c, len(b.problems) == n
@@ -249,39 +275,37 @@ func (b *fileBuilder) healthRPC(svc *protogen.Service, m *protogen.Method) (Chec
 		return Check{}, false
 	}
 	c := Check{
-		Kind:      HealthRPC,
-		Service:   string(svc.Desc.FullName()),
-		GoService: svc.GoName,
-		Path:      fmt.Sprintf("/%s/%s", svc.Desc.FullName(), m.Desc.Name()),
+		Kind:    HealthRPC,
+		Service: Service{Name: string(svc.Desc.FullName()), GoName: svc.GoName},
 		HealthRPC: &GoMethod{
 			Method: m.GoName,
 			Input:  m.Input.GoIdent,
 			Output: m.Output.GoIdent,
-			UnimplementedServer: protogen.GoIdent{
-				GoName:       "Unimplemented" + svc.GoName + "Server",
-				GoImportPath: b.file.GoImportPath,
-			},
 		},
-		Request:          b.textMessage(m.Desc, "request", m.Input.Desc, opt.GetRequest()),
-		ExpectedResponse: b.textMessage(m.Desc, "expected_response", m.Output.Desc, opt.GetExpectedResponse()),
+		Call: Call{
+			Path:    fmt.Sprintf("/%s/%s", svc.Desc.FullName(), m.Desc.Name()),
+			Request: b.textMessage(m.Desc, "request", m.Input.Desc, opt.GetRequest()),
+		},
+		Answers: Answers{
+			Healthy: b.textMessage(m.Desc, "expected_response", m.Output.Desc, opt.GetExpectedResponse()),
+		},
 	}
+	healthy := c.Answers.Healthy
 	switch {
 	case strings.TrimSpace(opt.GetExpectedResponse()) == "":
 		b.addf(m.Desc, "health_rpc.expected_response is missing; give the healthy response in text format of %s, for example 'status: \"OK\"'",
 			m.Output.Desc.FullName())
-	case len(c.ExpectedResponse.Bytes) == 0 && c.ExpectedResponse.Type != "":
+	case len(healthy.Bytes) == 0 && healthy.Type != "":
 		b.addf(m.Desc, "health_rpc.expected_response %q serializes to the empty message, which any server may answer; set a field that only a healthy server sends",
 			opt.GetExpectedResponse())
-	case len(c.ExpectedResponse.Bytes) > maxExpectedResponse:
-		b.addf(m.Desc, "health_rpc.expected_response is %d bytes serialized; at most %d fit on one HAProxy configuration line, so expect a shorter answer",
-			len(c.ExpectedResponse.Bytes), maxExpectedResponse)
-	case containsEndOfStream(c.ExpectedResponse.GRPC):
-		b.addf(m.Desc, "health_rpc.expected_response contains bytes that read as an HTTP/2 end of stream, which would end the check before the answer is whole; expect another value")
+	case len(healthy.Bytes) > MaxExpectedResponse:
+		b.addf(m.Desc, "health_rpc.expected_response is %d bytes serialized; a check matches at most %d, so expect a shorter answer",
+			len(healthy.Bytes), MaxExpectedResponse)
 	}
 	if opt.GetNotServingResponse() != "" {
-		c.NotServingResponse = b.textMessage(m.Desc, "not_serving_response", m.Output.Desc, opt.GetNotServingResponse())
-		if len(c.ExpectedResponse.GRPC) > 0 && len(c.NotServingResponse.GRPC) > 0 && bytes.Contains(c.NotServingResponse.GRPC, c.ExpectedResponse.GRPC) {
-			b.addf(m.Desc, "health_rpc.not_serving_response holds the expected response, so the check would pass on a server that is not serving; make the two answers differ")
+		c.Answers.NotServing = b.textMessage(m.Desc, "not_serving_response", m.Output.Desc, opt.GetNotServingResponse())
+		if notServing := c.Answers.NotServing; len(healthy.GRPC) > 0 && len(notServing.GRPC) > 0 && bytes.Contains(healthy.GRPC, notServing.GRPC) {
+			b.addf(m.Desc, "health_rpc.expected_response holds the not_serving_response, so the check could take a healthy server for one that is not serving; make the two answers differ")
 		}
 	}
 	if opt.GetCheck().GetWholeServer() {
@@ -316,100 +340,144 @@ func (b *fileBuilder) textMessage(elem protoreflect.Descriptor, field string, md
 	return Message{Type: string(md.FullName()), Text: strings.TrimSpace(text), Bytes: raw, GRPC: wire.Message(raw)}
 }
 
-// checkSettings fills in c's backend, authority, servers, timing and wire
-// request from the annotation's check settings and their defaults.
+// checkSettings fills in c's call settings and backend from the
+// annotation's check settings, and encodes the call.
 func (b *fileBuilder) checkSettings(elem protoreflect.Descriptor, c *Check, opt *haproxycheckv1.Check) {
-	if len(c.Path) > maxPath {
-		b.addf(elem, "the call's path %s is %d characters; at most %d fit in the comments of HAProxy's configuration lines, so shorten the package, service or RPC name", c.Path, len(c.Path), maxPath)
+	if len(c.Call.Path) > MaxPath {
+		b.addf(elem, "the call's path %s is %d characters; at most %d fit in the comments of HAProxy's configuration lines, so shorten the package, service or RPC name", c.Call.Path, len(c.Call.Path), MaxPath)
 	}
-	c.Backend = opt.GetBackend()
-	if c.Backend == "" {
-		c.Backend = strings.ReplaceAll(c.Service, ".", "_")
+	c.Backend = Backend{
+		Name:       b.backendName(elem, c.Service.Name, opt.GetBackend()),
+		HTTPMode:   b.httpMode(elem, opt.GetMode()),
+		Timing:     b.timing(elem, opt.GetTiming()),
+		MinHAProxy: b.opts.MinHAProxy,
 	}
-	if !haproxyName.MatchString(c.Backend) {
-		b.addf(elem, "backend name %q is not a safe HAProxy name; use up to 100 letters, digits, '_', '-' and '.', starting with a letter or digit (set check.backend)",
-			c.Backend)
+	c.Backend.Servers = b.servers(elem, c.Backend.Name, opt.GetServers())
+	c.Call.Authority = b.authority(elem, opt.GetAuthority())
+	c.Backend.TLS = b.tls(elem, c.Call.Authority, opt.GetTls())
+	c.Call.Metadata = b.metadata(elem, opt.GetMetadata())
+	c.Answers.DrainNotServing = b.drainNotServing(elem, opt.GetNotServing())
+	c.Call.UserAgent = b.opts.UserAgent
+	if b.opts.GRPCTimeout {
+		c.Call.Timeout = c.Backend.Timing.CheckTimeout()
 	}
+	b.encode(elem, c)
+}
 
-	c.Authority = opt.GetAuthority()
-	if c.Authority == "" {
-		c.Authority = DefaultAuthority
+// backendName returns the backend's name: name, or one made of the
+// service's full name.
+func (b *fileBuilder) backendName(elem protoreflect.Descriptor, service, name string) string {
+	if name == "" {
+		name = strings.ReplaceAll(service, ".", "_")
 	}
-	if !authority.MatchString(c.Authority) {
-		b.addf(elem, "check.authority %q is not a valid :authority; use host or host:port without spaces, quotes or '#'", c.Authority)
+	if !haproxyName.MatchString(name) {
+		b.addf(elem, "backend name %q is not a safe HAProxy name; use up to %d letters, digits, '_', '-' and '.', starting with a letter or digit (set check.backend)",
+			name, MaxName)
 	}
+	return name
+}
 
-	srv := opt.GetServers()
-	c.Servers = Servers{
-		Address:     srv.GetAddress(),
-		Count:       orDefault(srv.GetCount(), DefaultServerCount),
-		Resolvers:   srv.GetResolvers(),
-		SendProxyV2: srv.GetSendProxyV2(),
+// authority returns the :authority the check sends.
+func (b *fileBuilder) authority(elem protoreflect.Descriptor, a string) string {
+	if a == "" {
+		a = DefaultAuthority
 	}
-	if c.Servers.Address == "" {
-		c.Servers.EnvVar = strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(c.Backend)) + "_SERVERS"
-	} else if !serverAddress.MatchString(c.Servers.Address) {
-		b.addf(elem, "check.servers.address %q is not a host:port HAProxy can resolve; use a DNS name or address with a port, without spaces or quotes", c.Servers.Address)
+	if !authority.MatchString(a) {
+		b.addf(elem, "check.authority %q is not a valid :authority; use host or host:port of at most %d characters, without spaces, quotes or '#'", a, MaxAuthority)
 	}
-	if c.Servers.Resolvers == "" {
-		c.Servers.Resolvers = DefaultResolvers
-	}
-	if !haproxyName.MatchString(c.Servers.Resolvers) {
-		b.addf(elem, "check.servers.resolvers %q is not a safe HAProxy name; use letters, digits, '_', '-' and '.'", c.Servers.Resolvers)
-	}
-	if c.Servers.Count > maxServerCount {
-		b.addf(elem, "check.servers.count %d is more than %d server slots", c.Servers.Count, maxServerCount)
-	}
+	return a
+}
 
-	t := opt.GetTiming()
-	c.Timing = Timing{
-		InterMS:     orDefault(t.GetInterMs(), DefaultInterMS),
-		FastinterMS: t.GetFastinterMs(),
-		DowninterMS: t.GetDowninterMs(),
-		Rise:        orDefault(t.GetRise(), DefaultRise),
-		Fall:        orDefault(t.GetFall(), DefaultFall),
-		TimeoutMS:   t.GetTimeoutMs(),
+// servers returns how servers are attached to the backend backend.
+func (b *fileBuilder) servers(elem protoreflect.Descriptor, backend string, opt *haproxycheckv1.Servers) Servers {
+	s := Servers{
+		Address:     opt.GetAddress(),
+		Count:       orDefault(opt.GetCount(), DefaultServerCount),
+		Resolvers:   opt.GetResolvers(),
+		SendProxyV2: opt.GetSendProxyV2(),
+	}
+	if s.Address == "" {
+		s.EnvVar = strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(backend)) + "_SERVERS"
+	} else if !serverAddress.MatchString(s.Address) {
+		b.addf(elem, "check.servers.address %q is not a host:port HAProxy can resolve; use a DNS name or address with a port, without spaces or quotes", s.Address)
+	}
+	if s.Resolvers == "" {
+		s.Resolvers = DefaultResolvers
+	}
+	if !haproxyName.MatchString(s.Resolvers) {
+		b.addf(elem, "check.servers.resolvers %q is not a safe HAProxy name; use letters, digits, '_', '-' and '.'", s.Resolvers)
+	}
+	if s.Count > MaxServerCount {
+		b.addf(elem, "check.servers.count %d is more than %d server slots", s.Count, MaxServerCount)
+	}
+	return s
+}
+
+// timing returns the check's timing, with defaults, within HAProxy's
+// bounds.
+func (b *fileBuilder) timing(elem protoreflect.Descriptor, opt *haproxycheckv1.Timing) Timing {
+	t := Timing{
+		InterMS:     orDefault(opt.GetInterMs(), DefaultInterMS),
+		FastinterMS: opt.GetFastinterMs(),
+		DowninterMS: opt.GetDowninterMs(),
+		Rise:        orDefault(opt.GetRise(), DefaultRise),
+		Fall:        orDefault(opt.GetFall(), DefaultFall),
+		TimeoutMS:   opt.GetTimeoutMs(),
 	}
 	for _, d := range []struct {
 		field string
 		ms    uint32
-	}{{"inter_ms", c.Timing.InterMS}, {"fastinter_ms", c.Timing.FastinterMS}, {"downinter_ms", c.Timing.DowninterMS}, {"timeout_ms", c.Timing.TimeoutMS}} {
-		if d.ms > maxDurationMS {
-			b.addf(elem, "check.timing.%s %d is longer than HAProxy's largest time value (%d ms)", d.field, d.ms, maxDurationMS)
+	}{{"inter_ms", t.InterMS}, {"fastinter_ms", t.FastinterMS}, {"downinter_ms", t.DowninterMS}, {"timeout_ms", t.TimeoutMS}} {
+		if d.ms > MaxDurationMS {
+			b.addf(elem, "check.timing.%s %d is longer than HAProxy's largest time value (%d ms)", d.field, d.ms, MaxDurationMS)
 		}
 	}
 	for _, n := range []struct {
 		field string
 		n     uint32
-	}{{"rise", c.Timing.Rise}, {"fall", c.Timing.Fall}} {
-		if n.n > maxInt {
-			b.addf(elem, "check.timing.%s %d is more than HAProxy takes (%d)", n.field, n.n, maxInt)
+	}{{"rise", t.Rise}, {"fall", t.Fall}} {
+		if n.n > MaxCount {
+			b.addf(elem, "check.timing.%s %d is more than HAProxy takes (%d)", n.field, n.n, MaxCount)
 		}
 	}
+	return t
+}
 
-	switch opt.GetMode() {
+// httpMode reports whether the backend runs in mode http.
+func (b *fileBuilder) httpMode(elem protoreflect.Descriptor, mode haproxycheckv1.Check_Mode) bool {
+	switch mode {
 	case haproxycheckv1.Check_MODE_UNSPECIFIED, haproxycheckv1.Check_MODE_TCP:
+		return false
 	case haproxycheckv1.Check_MODE_HTTP:
-		c.HTTPMode = true
-	default:
-		b.addf(elem, "check.mode %d is unknown to this protoc-gen-haproxycheck; upgrade the plugin to the version of the options file", opt.GetMode())
+		return true
 	}
-	c.TLS = b.tls(elem, c.Authority, opt.GetTls())
-	c.Metadata = b.metadata(elem, opt.GetMetadata())
+	b.addf(elem, "check.mode %d is unknown to this protoc-gen-haproxycheck; upgrade the plugin to the version of the options file", mode)
+	return false
+}
 
+// drainNotServing reports whether a server that says it is not serving is
+// drained rather than failed.
+func (b *fileBuilder) drainNotServing(elem protoreflect.Descriptor, ns haproxycheckv1.Check_NotServing) bool {
+	switch ns {
+	case haproxycheckv1.Check_NOT_SERVING_UNSPECIFIED, haproxycheckv1.Check_NOT_SERVING_DRAIN:
+		return true
+	case haproxycheckv1.Check_NOT_SERVING_DOWN:
+		return false
+	}
+	b.addf(elem, "check.not_serving %d is unknown to this protoc-gen-haproxycheck; upgrade the plugin to the version of the options file", ns)
+	return true
+}
+
+// encode encodes c's call as the check sends it.
+func (b *fileBuilder) encode(elem protoreflect.Descriptor, c *Check) {
 	scheme := "http"
-	if c.TLS != nil {
+	if c.Backend.TLS != nil {
 		scheme = "https"
 	}
 	var err error
-	c.UserAgent = b.opts.UserAgent
-	if b.opts.GRPCTimeout {
-		// HAProxy's check timeout: timeout check, or else inter.
-		c.GRPCTimeout = time.Duration(orDefault(c.Timing.TimeoutMS, c.Timing.InterMS)) * time.Millisecond
-	}
-	c.Wire, err = wire.Encode(wire.Request{
-		Scheme: scheme, Authority: c.Authority, Path: c.Path, Message: c.Request.Bytes,
-		Timeout: c.GRPCTimeout, UserAgent: c.UserAgent, Metadata: c.Metadata,
+	c.Call.Encoded, err = wire.Encode(wire.Request{
+		Scheme: scheme, Authority: c.Call.Authority, Path: c.Call.Path, Message: c.Call.Request.Bytes,
+		Timeout: c.Call.Timeout, UserAgent: c.Call.UserAgent, Metadata: c.Call.Metadata,
 	})
 	if err != nil {
 		b.addf(elem, "%v", err)
@@ -466,7 +534,7 @@ func (b *fileBuilder) metadata(elem protoreflect.Descriptor, opt []*haproxycheck
 		case strings.HasSuffix(key, "-bin"):
 			b.addf(elem, "check.metadata key %q is binary metadata, which a check does not send; use a text key", key)
 		case !metadataValue.MatchString(m.GetValue()):
-			b.addf(elem, "check.metadata value of %q must be printable ASCII, at most 1000 characters", key)
+			b.addf(elem, "check.metadata value of %q must be printable ASCII, at most %d characters", key, MaxMetadataValue)
 		default:
 			md = append(md, wire.Metadata{Key: key, Value: m.GetValue()})
 		}
@@ -504,17 +572,6 @@ func (b *fileBuilder) noUnknownFields(elem protoreflect.Descriptor, option strin
 	for _, where := range unknown {
 		b.addf(elem, "option %s has fields this protoc-gen-haproxycheck does not know; upgrade the plugin to the version of the options file", where)
 	}
-}
-
-// containsEndOfStream reports whether b holds the type, flags and stream of
-// a frame header that the check reads as the end of the call.
-func containsEndOfStream(b []byte) bool {
-	for _, f := range wire.EndOfStream {
-		if bytes.Contains(b, f.Tail()) {
-			return true
-		}
-	}
-	return false
 }
 
 func orDefault(v, def uint32) uint32 {

@@ -22,13 +22,15 @@ var fragmentLines = []*regexp.Regexp{
 	regexp.MustCompile(`^backend [A-Za-z0-9][A-Za-z0-9_.-]*$`),
 	regexp.MustCompile(`^    mode (tcp|http)$`),
 	regexp.MustCompile(`^    option tcp-check$`),
+	regexp.MustCompile(`^    retries [0-9]+$`),
+	regexp.MustCompile(`^    option redispatch 1$`),
 	regexp.MustCompile(`^    timeout check [0-9]+ms$`),
 	regexp.MustCompile(`^    tcp-check connect( send-proxy)?( ssl( sni [A-Za-z0-9.-]+)? alpn h2)? linger comment "connect to check /[A-Za-z0-9_.]+/[A-Za-z0-9_]+"$`),
 	regexp.MustCompile(`^    tcp-check send-binary [0-9a-f]+ comment "HTTP/2 call [^"]+"$`),
-	regexp.MustCompile(`^    tcp-check expect rbinary [0-9A-F().*|^]+ comment "[^"]+"$`),
-	regexp.MustCompile(`^    tcp-check expect min-recv 0 comment "[^"]+" on-error "[^"]+" binary [0-9a-f]+$`),
+	regexp.MustCompile(`^    tcp-check expect rstring '[^'\x00-\x1f]+' comment "[^"]+" on-error "[^"%]+"$`),
+	regexp.MustCompile(`^    tcp-check expect min-recv 0( error-status L7OKC)? comment "[^"]+" on-error "[^"%]+" (! )?rstring '[^'\x00-\x1f]+'$`),
 	regexp.MustCompile(`^    server-template srv [0-9]+ ("\$\{[A-Z0-9_]+\}"|[A-Za-z0-9_.:\[\]-]+) resolvers [A-Za-z0-9_.-]+ init-addr none check` +
-		`( send-proxy-v2 check-send-proxy)?( proto h2( ssl alpn h2( sni str\([A-Za-z0-9.-]+\))?)?)?( verify none| verify required ca-file [A-Za-z0-9_./+@-]+)?( [a-z]+ [0-9]+(ms)?)*$`),
+		`( send-proxy-v2 check-send-proxy)?( proto h2( ssl alpn h2( sni str\([A-Za-z0-9.-]+\))?)?)?( verify none| verify required ca-file [A-Za-z0-9_./+@-]+)?( init-state down)?( [a-z]+ [0-9]+(ms)?)*$`),
 }
 
 // FuzzBuild gives Build arbitrary annotations of both kinds. It must never
@@ -100,15 +102,21 @@ func FuzzBuild(f *testing.F) {
 	})
 }
 
+// maxLine bounds a fragment's lines. HAProxy reads lines of any length
+// (its parser grows its line buffer; TestFragmentsLoadInHAProxy loads the
+// longest), but the longest a fragment may have, the rule of the largest
+// expected response, is under this.
+const maxLine = 16 << 10
+
 // assertSafeFragment fails the test if the fragment of c has a line that
 // is neither a comment nor one of fragmentLines, more than one backend, or
-// a line longer than HAProxy reads.
+// a line longer than maxLine.
 func assertSafeFragment(t *testing.T, c checkmodel.Check, rendered string) {
 	t.Helper()
 	backends := 0
 	for _, line := range strings.Split(strings.TrimSuffix(rendered, "\n"), "\n") {
-		if len(line) >= 2048 {
-			t.Errorf("line of %d characters; HAProxy reads at most 2047: %.80s...", len(line), line)
+		if len(line) >= maxLine {
+			t.Errorf("line of %d characters, longer than any the renderer writes: %.80s...", len(line), line)
 		}
 		if strings.ContainsFunc(line, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 			t.Errorf("line with a control character: %q", line)
@@ -118,8 +126,8 @@ func assertSafeFragment(t *testing.T, c checkmodel.Check, rendered string) {
 		}
 		if strings.HasPrefix(line, "backend ") {
 			backends++
-			if line != "backend "+c.Backend {
-				t.Errorf("backend line %q for backend %q", line, c.Backend)
+			if line != "backend "+c.Backend.Name {
+				t.Errorf("backend line %q for backend %q", line, c.Backend.Name)
 			}
 		}
 		matched := false

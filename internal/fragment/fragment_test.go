@@ -25,7 +25,7 @@ func goldenChecks(t *testing.T) []checkmodel.File {
 func TestGolden(t *testing.T) {
 	for _, f := range goldenChecks(t) {
 		for _, c := range f.Checks {
-			golden.Check(t, filepath.Join("testdata", fragment.FileName(c)), fragment.Render(f.Source, "v0.0.0-test", c))
+			golden.Check(t, filepath.Join("testdata", fragment.FileName(c.Service.Name)), fragment.Render(f.Source, "v0.0.0-test", c))
 		}
 	}
 }
@@ -39,16 +39,16 @@ func TestFragmentsLoadInHAProxy(t *testing.T) {
 	var env []string
 	for _, f := range goldenChecks(t) {
 		for _, c := range f.Checks {
-			write(t, filepath.Join(dir, fragment.FileName(c)), fragment.Render(f.Source, "v0.0.0-test", c))
-			if c.Servers.EnvVar != "" {
-				env = append(env, c.Servers.EnvVar+"=svc.example.internal:50051")
+			write(t, filepath.Join(dir, fragment.FileName(c.Service.Name)), fragment.Render(f.Source, "v0.0.0-test", c))
+			if c.Backend.Servers.EnvVar != "" {
+				env = append(env, c.Backend.Servers.EnvVar+"=svc.example.internal:50051")
 			}
 		}
 	}
 	limits := limitsCheck(t)
 	rendered := fragment.Render("limits.proto", "v0.0.0-test", limits)
-	write(t, filepath.Join(dir, fragment.FileName(limits)), rendered)
-	env = append(env, limits.Servers.EnvVar+"=svc.example.internal:50051")
+	write(t, filepath.Join(dir, fragment.FileName(limits.Service.Name)), rendered)
+	env = append(env, limits.Backend.Servers.EnvVar+"=svc.example.internal:50051")
 	if n := strings.Count(string(rendered), "tcp-check send-binary"); n < 30 {
 		t.Errorf("largest request on %d send-binary lines, want it split over 30 or more", n)
 	}

@@ -2,11 +2,16 @@
 // protoc-gen-go and protoc-gen-go-grpc: for a health RPC, a server that
 // answers it as HAProxy's check expects; for a service checked through
 // grpc.health.v1, a helper that reports its status to grpc-go's health
-// server under the name the check asks about.
+// server under the name the check asks about. For both, the time HAProxy
+// needs to stop sending new connections to a server that reports not
+// serving, and a graceful stop that waits that long before it stops the
+// server.
 package gocode
 
 import (
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/compiler/protogen"
 
@@ -16,16 +21,61 @@ import (
 // FileSuffix ends the name of every generated Go file.
 const FileSuffix = "_haproxycheck.pb.go"
 
+// commentWidth is the width to which generated comments are wrapped, not
+// counting the "// " that starts each line.
+const commentWidth = 77
+
 // Packages the generated code uses.
 const (
 	contextPackage  = protogen.GoImportPath("context")
 	atomicPackage   = protogen.GoImportPath("sync/atomic")
+	timePackage     = protogen.GoImportPath("time")
 	protoPackage    = protogen.GoImportPath("google.golang.org/protobuf/proto")
+	grpcPackage     = protogen.GoImportPath("google.golang.org/grpc")
 	codesPackage    = protogen.GoImportPath("google.golang.org/grpc/codes")
 	statusPackage   = protogen.GoImportPath("google.golang.org/grpc/status")
 	healthPackage   = protogen.GoImportPath("google.golang.org/grpc/health")
 	healthpbPackage = protogen.GoImportPath("google.golang.org/grpc/health/grpc_health_v1")
 )
+
+// names are the Go names generated for one check, made in one place.
+type names struct {
+	// Server is protoc-gen-go-grpc's <Service>Server interface, and
+	// Unimplemented its Unimplemented<Service>Server.
+	Server, Unimplemented protogen.GoIdent
+	// HealthServiceName is the constant of grpc.health.v1's service name,
+	// and SetServing the function that sets its status.
+	HealthServiceName, SetServing string
+	// Responder is the type that answers a health RPC.
+	Responder string
+	// HealthyResponse and NotServingResponse are the variables of a health
+	// RPC's serialized answers.
+	HealthyResponse, NotServingResponse string
+	// DrainTime is the constant of the check's drain time, and Stop the
+	// function that stops a server gracefully (a method of Responder for
+	// a health RPC).
+	DrainTime, Stop string
+}
+
+// newNames returns the Go names of check c, in package importPath.
+func newNames(c checkmodel.Check, importPath protogen.GoImportPath) names {
+	svc := c.Service.GoName
+	n := names{
+		Server:            importPath.Ident(svc + "Server"),
+		Unimplemented:     importPath.Ident("Unimplemented" + svc + "Server"),
+		HealthServiceName: svc + "HealthServiceName",
+		SetServing:        "Set" + svc + "Serving",
+		Responder:         svc + "HealthResponder",
+		DrainTime:         svc + "DrainTime",
+		Stop:              "Stop" + svc + "Gracefully",
+	}
+	if m := c.HealthRPC; m != nil {
+		n.HealthyResponse = "_" + svc + "_" + m.Method + "_healthyResponse"
+		n.NotServingResponse = "_" + svc + "_" + m.Method + "_notServingResponse"
+		n.Stop = "StopGracefully"
+	}
+	return n
+}
 
 // Generate writes the Go code of file's checks into a new file of plugin.
 func Generate(plugin *protogen.Plugin, version string, file checkmodel.File) {
@@ -37,88 +87,121 @@ func Generate(plugin *protogen.Plugin, version string, file checkmodel.File) {
 	g.P()
 	g.P("package ", file.Go.Name)
 	for _, c := range file.Checks {
+		n := newNames(c, file.Go.ImportPath)
 		g.P()
 		switch c.Kind {
 		case checkmodel.GRPCHealth:
-			grpcHealthHelpers(g, c)
+			grpcHealthHelpers(g, c, n)
 		case checkmodel.HealthRPC:
-			healthResponder(g, c)
+			healthResponder(g, c, n)
 		}
+		g.P()
+		drainTime(g, c, n)
+		g.P()
+		gracefulStop(g, c, n)
+	}
+}
+
+// comment emits parts, joined, as a comment wrapped at commentWidth.
+// A protogen.GoIdent among parts is written as the file refers to it.
+func comment(g *protogen.GeneratedFile, parts ...any) {
+	var text strings.Builder
+	for _, p := range parts {
+		if id, ok := p.(protogen.GoIdent); ok {
+			p = g.QualifiedGoIdent(id)
+		}
+		fmt.Fprint(&text, p)
+	}
+	var line strings.Builder
+	for _, word := range strings.Fields(text.String()) {
+		if line.Len() > 0 && utf8.RuneCountInString(line.String())+1+utf8.RuneCountInString(word) > commentWidth {
+			g.P("// ", line.String())
+			line.Reset()
+		}
+		if line.Len() > 0 {
+			line.WriteByte(' ')
+		}
+		line.WriteString(word)
+	}
+	if line.Len() > 0 {
+		g.P("// ", line.String())
 	}
 }
 
 // grpcHealthHelpers emits the health service name of c and the function
 // that reports c's status to grpc-go's health server.
-func grpcHealthHelpers(g *protogen.GeneratedFile, c checkmodel.Check) {
-	name := c.GoService + "HealthServiceName"
-	g.P("// ", name, " is the service name that HAProxy's generated check of")
-	g.P("// ", c.Service, " asks grpc.health.v1.Health/Check about.")
-	g.P("const ", name, " = ", fmt.Sprintf("%q", c.HealthServiceName))
+func grpcHealthHelpers(g *protogen.GeneratedFile, c checkmodel.Check, n names) {
+	comment(g, n.HealthServiceName, " is the service name that HAProxy's generated check of ",
+		c.Service.Name, " asks grpc.health.v1.Health/Check about.")
+	g.P("const ", n.HealthServiceName, " = ", fmt.Sprintf("%q", c.HealthServiceName))
 	g.P()
-	g.P("// Set", c.GoService, "Serving reports to hs whether ", c.Service, " is serving,")
-	g.P("// under ", name, ": HAProxy's check passes on SERVING and fails at once")
-	g.P("// on NOT_SERVING. Call it with true once the service is ready, and with false")
-	g.P("// to drain before shutdown or while a dependency has failed. Register hs")
-	g.P("// with grpc_health_v1.RegisterHealthServer. Safe for concurrent use.")
-	g.P("func Set", c.GoService, "Serving(hs *", g.QualifiedGoIdent(healthPackage.Ident("Server")), ", serving bool) {")
+	comment(g, n.SetServing, " reports to hs whether ", c.Service.Name, " is serving, under ",
+		n.HealthServiceName, ": HAProxy's check passes on SERVING, and ", notServingEffect(c),
+		" Call it with true once the service is ready, and with false while a dependency has failed;",
+		" to stop the server, call ", n.Stop, ". Register hs with grpc_health_v1.RegisterHealthServer.",
+		" Safe for concurrent use.")
+	g.P("func ", n.SetServing, "(hs *", healthPackage.Ident("Server"), ", serving bool) {")
 	g.P("status := ", healthpbPackage.Ident("HealthCheckResponse_NOT_SERVING"))
 	g.P("if serving {")
 	g.P("status = ", healthpbPackage.Ident("HealthCheckResponse_SERVING"))
 	g.P("}")
-	g.P("hs.SetServingStatus(", name, ", status)")
+	g.P("hs.SetServingStatus(", n.HealthServiceName, ", status)")
 	g.P("}")
 }
 
-// healthResponder emits the server type that answers c's health RPC.
-func healthResponder(g *protogen.GeneratedFile, c checkmodel.Check) {
-	m := c.HealthRPC
-	typ := c.GoService + "HealthResponder"
-	healthy := "_" + c.GoService + "_" + m.Method + "_healthyResponse"
+// notServingEffect says what HAProxy does with a server of c that reports
+// not serving, as a sentence.
+func notServingEffect(c checkmodel.Check) string {
+	if c.Answers.Drains() {
+		return "drains a server that is not serving at its first check: no new connections, the open ones go on."
+	}
+	return fmt.Sprintf("marks a server that is not serving DOWN after %d checks in a row.", c.Backend.Timing.Fall)
+}
 
-	notServing := "_" + c.GoService + "_" + m.Method + "_notServingResponse"
+// healthResponder emits the server type that answers c's health RPC.
+func healthResponder(g *protogen.GeneratedFile, c checkmodel.Check, n names) {
+	m := c.HealthRPC
 	sick := "codes.Unavailable"
-	if c.NotServingResponse.Type != "" {
+	if c.Answers.NotServing.Type != "" {
 		sick = "the not-serving response"
 	}
-
-	g.P("// ", typ, " answers ", c.Path, " the way HAProxy's generated")
-	g.P("// check expects: with the healthy response while serving, and with")
-	g.P("// ", sick, " while not serving, which fails the check at once.")
-	g.P("// The zero value is serving and ready to use; it is safe for concurrent use.")
+	comment(g, n.Responder, " answers ", c.Call.Path, " the way HAProxy's generated check expects:",
+		" with the healthy response while serving, and with ", sick, " while not serving; HAProxy ",
+		notServingEffect(c), " The zero value is serving and ready to use;",
+		" it is safe for concurrent use.")
 	g.P("//")
-	g.P("// It implements ", c.GoService, "Server; to implement the service's other RPCs,")
-	g.P("// embed a *", typ, " in your server instead of ", m.UnimplementedServer.GoName, ".")
-	g.P("type ", typ, " struct {")
-	g.P(m.UnimplementedServer)
+	comment(g, "It implements ", n.Server.GoName, "; to implement the service's other RPCs, embed a *",
+		n.Responder, " in your server instead of ", n.Unimplemented.GoName, ".")
+	g.P("type ", n.Responder, " struct {")
+	g.P(n.Unimplemented)
 	g.P("notServing ", atomicPackage.Ident("Bool"))
 	g.P("}")
 	g.P()
-	g.P("var _ ", c.GoService, "Server = (*", typ, ")(nil)")
+	g.P("var _ ", n.Server, " = (*", n.Responder, ")(nil)")
 	g.P()
-	g.P("// SetServing sets whether ", m.Method, " answers healthy: false to drain before")
-	g.P("// shutdown or while a dependency has failed, true once ready again.")
-	g.P("func (r *", typ, ") SetServing(serving bool) {")
+	comment(g, "SetServing sets whether ", m.Method, " answers healthy: false while a dependency has failed,",
+		" true once ready again. To stop the server, call ", n.Stop, ".")
+	g.P("func (r *", n.Responder, ") SetServing(serving bool) {")
 	g.P("r.notServing.Store(!serving)")
 	g.P("}")
 	g.P()
-	g.P("// Serving reports whether ", m.Method, " answers healthy.")
-	g.P("func (r *", typ, ") Serving() bool {")
+	comment(g, "Serving reports whether ", m.Method, " answers healthy.")
+	g.P("func (r *", n.Responder, ") Serving() bool {")
 	g.P("return !r.notServing.Load()")
 	g.P("}")
 	g.P()
-	g.P("// ", m.Method, " answers the health check: the healthy response while serving,")
-	g.P("// ", sick, " otherwise.")
-	g.P("func (r *", typ, ") ", m.Method, "(", contextPackage.Ident("Context"), ", *", m.Input, ") (*", m.Output, ", error) {")
-	answer := healthy
-	if c.NotServingResponse.Type == "" {
+	comment(g, m.Method, " answers the health check: the healthy response while serving, ", sick, " otherwise.")
+	g.P("func (r *", n.Responder, ") ", m.Method, "(", contextPackage.Ident("Context"), ", *", m.Input, ") (*", m.Output, ", error) {")
+	answer := n.HealthyResponse
+	if c.Answers.NotServing.Type == "" {
 		g.P("if r.notServing.Load() {")
-		g.P("return nil, ", statusPackage.Ident("Error"), "(", codesPackage.Ident("Unavailable"), ", ", fmt.Sprintf("%q", c.Service+" is not serving"), ")")
+		g.P("return nil, ", statusPackage.Ident("Error"), "(", codesPackage.Ident("Unavailable"), ", ", fmt.Sprintf("%q", c.Service.Name+" is not serving"), ")")
 		g.P("}")
 	} else {
 		answer = "answer"
-		g.P("answer := ", healthy)
+		g.P("answer := ", n.HealthyResponse)
 		g.P("if r.notServing.Load() {")
-		g.P("answer = ", notServing)
+		g.P("answer = ", n.NotServingResponse)
 		g.P("}")
 	}
 	g.P("resp := new(", m.Output, ")")
@@ -128,17 +211,83 @@ func healthResponder(g *protogen.GeneratedFile, c checkmodel.Check) {
 	g.P("return resp, nil")
 	g.P("}")
 	g.P()
-	g.P("// ", healthy, " is the response HAProxy's check expects, serialized:")
-	for _, l := range c.ExpectedResponse.CommentLines() {
+	serializedMessage(g, n.HealthyResponse, "the response HAProxy's check expects", c.Answers.Healthy)
+	if c.Answers.NotServing.Type != "" {
+		g.P()
+		serializedMessage(g, n.NotServingResponse, "the answer while not serving", c.Answers.NotServing)
+	}
+}
+
+// serializedMessage emits the variable name holding m serialized.
+func serializedMessage(g *protogen.GeneratedFile, name, what string, m checkmodel.Message) {
+	comment(g, name, " is ", what, ", serialized:")
+	g.P("//")
+	for _, l := range m.CommentLines() {
 		g.P("//\t", l)
 	}
-	g.P("var ", healthy, " = []byte(", fmt.Sprintf("%q", c.ExpectedResponse.Bytes), ")")
-	if c.NotServingResponse.Type != "" {
-		g.P()
-		g.P("// ", notServing, " is the answer while not serving, serialized:")
-		for _, l := range c.NotServingResponse.CommentLines() {
-			g.P("//\t", l)
-		}
-		g.P("var ", notServing, " = []byte(", fmt.Sprintf("%q", c.NotServingResponse.Bytes), ")")
+	g.P("var ", name, " = []byte(", fmt.Sprintf("%q", m.Bytes), ")")
+}
+
+// drainTime emits the constant of c's drain time, with how it follows
+// from the check's timing.
+func drainTime(g *protogen.GeneratedFile, c checkmodel.Check, n names) {
+	t := c.Backend.Timing
+	how := fmt.Sprintf("the next check starts within inter (%v) and takes at most the check timeout (%v)",
+		t.Inter(), t.CheckTimeout())
+	if c.Answers.Drains() {
+		how += "; HAProxy drains the server at that first check"
+	} else {
+		how += fmt.Sprintf("; HAProxy marks the server DOWN after %d such checks, each within %v of the one before",
+			t.Fall, t.FallInterval())
 	}
+	comment(g, n.DrainTime, " is the longest HAProxy's generated check of ", c.Service.Name,
+		" takes to stop sending new connections to a server once it reports not serving: ", how, ".",
+		" It follows from the same annotation as the check (without HAProxy's spread-checks).")
+	g.P("const ", n.DrainTime, " = ", c.DrainTime().Milliseconds(), " * ", timePackage.Ident("Millisecond"))
+}
+
+// gracefulStop emits the function, or the responder's method, that
+// drains a server of HAProxy's new connections and then stops it.
+func gracefulStop(g *protogen.GeneratedFile, c checkmodel.Check, n names) {
+	ctx, srv, grace := contextPackage.Ident("Context"), grpcPackage.Ident("Server"), timePackage.Ident("Duration")
+	switch c.Kind {
+	case checkmodel.GRPCHealth:
+		comment(g, n.Stop, " drains srv of HAProxy's new connections and stops it, so that no call",
+			" fails: it reports every service of hs NOT_SERVING (hs.Shutdown), waits ", n.DrainTime,
+			" for HAProxy's checks to see it, lets the calls in flight finish for at most grace",
+			" (srv.GracefulStop, which also tells clients to reconnect elsewhere), and then stops srv.",
+			" When ctx is done, it stops srv at once.")
+		g.P("func ", n.Stop, "(ctx ", ctx, ", srv *", srv, ", hs *", healthPackage.Ident("Server"), ", grace ", grace, ") {")
+		g.P("hs.Shutdown()")
+	case checkmodel.HealthRPC:
+		comment(g, n.Stop, " drains srv of HAProxy's new connections and stops it, so that no call",
+			" fails: it reports not serving, waits ", n.DrainTime,
+			" for HAProxy's checks to see it, lets the calls in flight finish for at most grace",
+			" (srv.GracefulStop, which also tells clients to reconnect elsewhere), and then stops srv.",
+			" When ctx is done, it stops srv at once.")
+		g.P("func (r *", n.Responder, ") ", n.Stop, "(ctx ", ctx, ", srv *", srv, ", grace ", grace, ") {")
+		g.P("r.SetServing(false)")
+	}
+	g.P("drained := ", timePackage.Ident("NewTimer"), "(", n.DrainTime, ")")
+	g.P("defer drained.Stop()")
+	g.P("select {")
+	g.P("case <-drained.C:")
+	g.P("case <-ctx.Done():")
+	g.P("srv.Stop()")
+	g.P("return")
+	g.P("}")
+	g.P("stopped := make(chan struct{})")
+	g.P("go func() {")
+	g.P("srv.GracefulStop()")
+	g.P("close(stopped)")
+	g.P("}()")
+	g.P("graceOver := ", timePackage.Ident("NewTimer"), "(grace)")
+	g.P("defer graceOver.Stop()")
+	g.P("select {")
+	g.P("case <-stopped:")
+	g.P("case <-graceOver.C:")
+	g.P("case <-ctx.Done():")
+	g.P("}")
+	g.P("srv.Stop()")
+	g.P("}")
 }

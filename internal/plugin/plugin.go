@@ -64,42 +64,112 @@ type Params struct {
 	// UserAgent, on unless user_agent=false, sends the generator and its
 	// version as user-agent.
 	UserAgent bool
+	// MinHAProxy, min_haproxy=<version>, is the oldest HAProxy the
+	// fragments must load on.
+	MinHAProxy checkmodel.HAProxyVersion
 }
 
 // DefaultParams are the parameters when none is given.
-var DefaultParams = Params{Go: GoAuto, GRPCTimeout: true, UserAgent: true}
+var DefaultParams = Params{Go: GoAuto, GRPCTimeout: true, UserAgent: true, MinHAProxy: checkmodel.HAProxy26}
+
+// Parameter is one of the plugin's own parameters, as the README's table,
+// the command's help text and its errors describe it.
+type Parameter struct {
+	// Name is the parameter's name, and Values the values it takes, as
+	// "auto|true|false".
+	Name, Values string
+	// Default is its value when unset, and Doc what it does.
+	Default, Doc string
+	// set sets it in p from value.
+	set func(p *Params, value string) error
+}
+
+// Parameters are the plugin's own parameters, besides protogen's.
+var Parameters = []Parameter{
+	{
+		Name: "go", Values: "auto|true|false", Default: "auto",
+		Doc: "Go code for files that have a Go package (`go_package` or `M`), fragments for all; `true`: a file without a Go package is an error; `false`: fragments only",
+		set: func(p *Params, v string) error {
+			modes := map[string]GoMode{"auto": GoAuto, "true": GoAlways, "false": GoNever}
+			mode, ok := modes[v]
+			if !ok {
+				return fmt.Errorf("parameter go=%s: want go=auto (Go code where a file has a Go package), go=true or go=false", v)
+			}
+			p.Go = mode
+			return nil
+		},
+	},
+	{
+		Name: "require_checks", Values: "true|false", Default: "false",
+		Doc: "every service needs a check or `option (haproxycheck.v1.no_check) = \"<why>\"`; generation fails naming each file and service that has neither",
+		set: func(p *Params, v string) (err error) {
+			p.RequireChecks, err = parseBool("require_checks", v)
+			return err
+		},
+	},
+	{
+		Name: "grpc_timeout", Values: "true|false", Default: "true",
+		Doc: "send the check's timeout as `grpc-timeout`, so that servers cancel a check HAProxy gave up on",
+		set: func(p *Params, v string) (err error) {
+			p.GRPCTimeout, err = parseBool("grpc_timeout", v)
+			return err
+		},
+	},
+	{
+		Name: "user_agent", Values: "true|false", Default: "true",
+		Doc: "send `user-agent: protoc-gen-haproxycheck/<version>`, so that server logs tell checks from traffic",
+		set: func(p *Params, v string) (err error) {
+			p.UserAgent, err = parseBool("user_agent", v)
+			return err
+		},
+	},
+	{
+		Name: "min_haproxy", Values: haproxyVersions("|"), Default: checkmodel.HAProxy26.String(),
+		Doc: "the oldest HAProxy the fragments must load on; from 3.2, servers that DNS adds start DOWN (`init-state down`) and get traffic once their first check passes",
+		set: func(p *Params, v string) error {
+			for _, hv := range checkmodel.HAProxyVersions {
+				if hv.String() == v {
+					p.MinHAProxy = hv
+					return nil
+				}
+			}
+			return fmt.Errorf("parameter min_haproxy=%s: want one of HAProxy's long-term support lines, %s", v, haproxyVersions(", "))
+		},
+	},
+}
+
+// haproxyVersions lists the versions min_haproxy takes, joined by sep.
+func haproxyVersions(sep string) string {
+	var vs []string
+	for _, v := range checkmodel.HAProxyVersions {
+		vs = append(vs, v.String())
+	}
+	return strings.Join(vs, sep)
+}
+
+// ParameterNames lists the names of Parameters, for messages.
+func ParameterNames() string {
+	var names []string
+	for _, p := range Parameters {
+		names = append(names, p.Name)
+	}
+	return strings.Join(names, ", ")
+}
 
 // set sets the parameter name to value, for protogen's ParamFunc.
 func (p *Params) set(name, value string) error {
-	var err error
-	switch name {
-	case "go":
-		switch value {
-		case "auto":
-			p.Go = GoAuto
-		case "true":
-			p.Go = GoAlways
-		case "false":
-			p.Go = GoNever
-		default:
-			return fmt.Errorf("parameter go=%s: want go=auto (Go code where a file has a Go package), go=true or go=false", value)
+	for _, param := range Parameters {
+		if param.Name == name {
+			return param.set(p, value)
 		}
-	case "require_checks":
-		p.RequireChecks, err = parseBool(name, value)
-	case "grpc_timeout":
-		p.GRPCTimeout, err = parseBool(name, value)
-	case "user_agent":
-		p.UserAgent, err = parseBool(name, value)
-	default:
-		return fmt.Errorf("unknown parameter %q: protoc-gen-haproxycheck takes protogen's paths, module and M, and go, require_checks, grpc_timeout and user_agent", name)
 	}
-	return err
+	return fmt.Errorf("unknown parameter %q: protoc-gen-haproxycheck takes protogen's paths, module and M, and %s", name, ParameterNames())
 }
 
 // BuildOptions returns the check model's options for these parameters and
 // generator version.
 func (p Params) BuildOptions(version string) checkmodel.Options {
-	opts := checkmodel.Options{GRPCTimeout: p.GRPCTimeout, RequireChecks: p.RequireChecks}
+	opts := checkmodel.Options{GRPCTimeout: p.GRPCTimeout, RequireChecks: p.RequireChecks, MinHAProxy: p.MinHAProxy}
 	if p.UserAgent {
 		opts.UserAgent = "protoc-gen-haproxycheck/" + version
 	}
@@ -205,7 +275,7 @@ func generate(plugin *protogen.Plugin, params Params, noGo []string, version str
 	}
 	for _, f := range files {
 		for _, c := range f.Checks {
-			g := plugin.NewGeneratedFile(fragmentPath(plugin, fragment.FileName(c)), "")
+			g := plugin.NewGeneratedFile(fragmentPath(plugin, fragment.FileName(c.Service.Name)), "")
 			if _, err := g.Write(fragment.Render(f.Source, version, c)); err != nil {
 				return err
 			}
@@ -227,7 +297,7 @@ func goPackagesKnown(f checkmodel.File) error {
 		for _, id := range []protogen.GoIdent{c.HealthRPC.Input, c.HealthRPC.Output} {
 			if strings.HasPrefix(string(id.GoImportPath), noGoPackage) {
 				return fmt.Errorf("%s: the Go code of %s uses %s, whose file has no Go package; set its go_package, pass an M parameter for it, or generate fragments only with go=false",
-					f.Source, c.Path, strings.TrimPrefix(string(id.GoImportPath), noGoPackage)+".proto")
+					f.Source, c.Call.Path, strings.TrimPrefix(string(id.GoImportPath), noGoPackage)+".proto")
 			}
 		}
 	}

@@ -152,8 +152,9 @@ func TestRequireChecks(t *testing.T) {
 
 func TestUnknownParameters(t *testing.T) {
 	for param, want := range map[string]string{
-		"colour=blue":            `unknown parameter "colour": protoc-gen-haproxycheck takes protogen's paths, module and M, and go, require_checks, grpc_timeout and user_agent`,
+		"colour=blue":            `unknown parameter "colour": protoc-gen-haproxycheck takes protogen's paths, module and M, and go, require_checks, grpc_timeout, user_agent, min_haproxy`,
 		"grpc_timeout=sometimes": "parameter grpc_timeout=sometimes: want true or false",
+		"min_haproxy=2.4":        "parameter min_haproxy=2.4: want one of HAProxy's long-term support lines, 2.6, 2.8, 3.0, 3.2, 3.4",
 	} {
 		if got := generate(t, param, service("a", "example.com/a", checked)).GetError(); !strings.Contains(got, want) {
 			t.Errorf("%s: error %q, want %q", param, got, want)

@@ -6,10 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/fragment/contract"
 )
 
 // DefaultInter is HAProxy's check interval when a server line sets none,
@@ -27,14 +28,22 @@ type Fragment struct {
 	Connect Connect
 	// Rules are the tcp-check rules after the connect rule, in order.
 	Rules []Rule
-	// Inter is the server line's check interval.
-	Inter time.Duration
+	// Timing is the server line's check timing.
+	Timing Timing
 	// TimeoutCheck is the backend's timeout check, or zero when unset.
 	TimeoutCheck time.Duration
-	// RequestType and ResponseType are the full names of the request and
-	// of the healthy response's message types, as the fragment's comments
-	// name them; empty when they do not.
-	RequestType, ResponseType string
+	// Contract is the fragment's contract line, which names the messages
+	// its rules judge; nil in a fragment without one.
+	Contract *contract.Line
+}
+
+// Timing is a server's check timing, as its server line sets it.
+type Timing struct {
+	// Inter is the check interval (DefaultInter when unset); Fastinter
+	// and Downinter are zero when unset.
+	Inter, Fastinter, Downinter time.Duration
+	// Rise and Fall are zero when unset.
+	Rise, Fall int
 }
 
 // Connect is how a check connects to a server.
@@ -74,7 +83,19 @@ const (
 	// ExpectRBinary passes when the received bytes, dumped as upper-case
 	// hex, match Pattern (expect rbinary).
 	ExpectRBinary
+	// ExpectRString passes when the received bytes match Pattern (expect
+	// rstring).
+	ExpectRString
 )
+
+// matcher is a compiled regular expression.
+type matcher interface {
+	Match(b []byte) bool
+}
+
+// errNoPCRE is the error of compiling a pattern where PCRE2 is not
+// available.
+var errNoPCRE = errors.New("this build of haproxycheck-probe cannot run PCRE2 patterns")
 
 // Rule is one tcp-check rule.
 type Rule struct {
@@ -83,11 +104,20 @@ type Rule struct {
 	// Data is what a Send rule sends, or what an ExpectBinary rule looks
 	// for.
 	Data []byte
-	// Pattern is an ExpectRBinary rule's regular expression.
-	Pattern *regexp.Regexp
+	// Pattern is the regular expression of an ExpectRBinary or
+	// ExpectRString rule, and Matcher the pattern compiled with PCRE2, as
+	// HAProxy compiles it; nil where this build cannot run PCRE2.
+	Pattern string
+	Matcher matcher
+	// Inverse reports whether the rule passes when its pattern does not
+	// match (expect !).
+	Inverse bool
 	// MinRecv is an expect rule's min-recv, or -1 when unset: with it,
 	// a mismatch fails the check at once instead of waiting for more.
 	MinRecv int
+	// ErrorStatus is the status the rule ends the check with when it
+	// fails: its error-status, or L7RSP.
+	ErrorStatus Status
 	// Comment is the rule's comment, and OnError its on-error text.
 	Comment, OnError string
 	// Line is the rule's line in the fragment.
@@ -103,7 +133,12 @@ func (r Rule) String() string {
 	case ExpectBinary:
 		s = fmt.Sprintf("expect binary %x", r.Data)
 	case ExpectRBinary:
-		s = "expect rbinary " + r.Pattern.String()
+		s = "expect rbinary " + shorten(r.Pattern)
+	case ExpectRString:
+		s = "expect rstring " + shorten(r.Pattern)
+	}
+	if r.Inverse {
+		s = strings.Replace(s, "expect ", "expect ! ", 1)
 	}
 	if r.MinRecv >= 0 && r.Kind != Send {
 		s = strings.Replace(s, "expect", fmt.Sprintf("expect min-recv %d", r.MinRecv), 1)
@@ -114,27 +149,36 @@ func (r Rule) String() string {
 	return fmt.Sprintf("line %d: %s", r.Line, s)
 }
 
-// typeComment is the header comment of a fragment that names a message
-// type: "# Request (pkg.Msg, 20 bytes):" or "# Healthy response (...".
-var typeComment = regexp.MustCompile(`^#\s*(Request|Healthy response) \(([A-Za-z_][\w.]*), \d+ bytes\):`)
+// shorten returns a pattern, or its start when it is long, for a rule's
+// name.
+func shorten(pattern string) string {
+	const max = 40
+	if len(pattern) <= max {
+		return pattern
+	}
+	return fmt.Sprintf("%s... (%d characters)", pattern[:max], len(pattern))
+}
 
 // ParseFragment reads the health check of the one backend in text, the
 // text of a fragment. It reads what decides a check's outcome (the
 // tcp-check rules, timeout check, and the server line's inter and TLS
 // options) and rejects tcp-check rules it cannot run as HAProxy does.
 func ParseFragment(text []byte) (*Fragment, error) {
-	f := &Fragment{Inter: DefaultInter}
+	f := &Fragment{Timing: Timing{Inter: DefaultInter}}
 	var connected, inBackend, server, sendProxy bool
 	sc := bufio.NewScanner(bytes.NewReader(text))
 	sc.Buffer(nil, 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
-		if m := typeComment.FindStringSubmatch(line); m != nil {
-			if m[1] == "Request" {
-				f.RequestType = m[2]
-			} else {
-				f.ResponseType = m[2]
+		if strings.HasPrefix(line, contract.Prefix) {
+			if f.Contract != nil {
+				return nil, fmt.Errorf("line %d: a second contract line", n)
 			}
+			l, err := contract.Parse(line)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %v", n, err)
+			}
+			f.Contract = &l
 			continue
 		}
 		words, err := splitLine(line)
@@ -245,7 +289,7 @@ func (c *Connect) parseConnect(opts []string) (sendProxy bool, err error) {
 	return sendProxy, nil
 }
 
-// parseServer reads a server or server-template line's check interval,
+// parseServer reads a server or server-template line's check timing,
 // certificate verification and PROXY protocol version; its other options
 // do not change the check.
 func (f *Fragment) parseServer(words []string) error {
@@ -260,7 +304,15 @@ func (f *Fragment) parseServer(words []string) error {
 		var err error
 		switch words[i] {
 		case "inter":
-			f.Inter, err = parseTime(words[i+1])
+			f.Timing.Inter, err = parseTime(words[i+1])
+		case "fastinter":
+			f.Timing.Fastinter, err = parseTime(words[i+1])
+		case "downinter":
+			f.Timing.Downinter, err = parseTime(words[i+1])
+		case "rise":
+			f.Timing.Rise, err = parseCount(words[i+1])
+		case "fall":
+			f.Timing.Fall, err = parseCount(words[i+1])
 		case "verify":
 			switch words[i+1] {
 			case "none":
@@ -283,10 +335,19 @@ func (f *Fragment) parseServer(words []string) error {
 	return nil
 }
 
+// parseCount reads a positive count, as rise and fall take.
+func parseCount(s string) (int, error) {
+	n, err := strconv.ParseUint(s, 10, 31)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("%q is not a positive count", s)
+	}
+	return int(n), nil
+}
+
 // parseRule reads a tcp-check rule other than connect; words start after
 // "tcp-check".
 func parseRule(words []string) (Rule, error) {
-	r := Rule{MinRecv: -1}
+	r := Rule{MinRecv: -1, ErrorStatus: L7RSP}
 	switch words[0] {
 	case "send-binary":
 		if len(words) < 2 {
@@ -310,7 +371,8 @@ func (r *Rule) parseExpect(words []string) error {
 	var rest []string
 	for i := 0; i < len(words); i++ {
 		if words[i] == "!" {
-			return errors.New("tcp-check expect ! (a negated pattern) is not one a generated fragment uses")
+			r.Inverse = true
+			continue
 		}
 		if i+1 >= len(words) {
 			return fmt.Errorf("tcp-check expect %s takes a value", words[i])
@@ -322,12 +384,25 @@ func (r *Rule) parseExpect(words []string) error {
 				return fmt.Errorf("tcp-check expect binary: %v", err)
 			}
 			r.Kind, r.Data = ExpectBinary, data
-		case "rbinary":
-			re, err := regexp.Compile(words[i+1])
-			if err != nil {
-				return fmt.Errorf("tcp-check expect rbinary: %v", err)
+		case "rbinary", "rstring":
+			r.Kind, r.Pattern = ExpectRBinary, words[i+1]
+			if words[i] == "rstring" {
+				r.Kind = ExpectRString
 			}
-			r.Kind, r.Pattern = ExpectRBinary, re
+			m, err := compilePCRE(r.Pattern)
+			switch {
+			case errors.Is(err, errNoPCRE):
+			case err != nil:
+				return fmt.Errorf("tcp-check expect %s: %v", words[i], err)
+			default:
+				r.Matcher = m
+			}
+		case "error-status":
+			status, err := parseStatus(words[i+1])
+			if err != nil {
+				return fmt.Errorf("tcp-check expect error-status: %v", err)
+			}
+			r.ErrorStatus = status
 		case "min-recv":
 			n, err := strconv.Atoi(words[i+1])
 			if err != nil || n < 0 {
@@ -340,7 +415,7 @@ func (r *Rule) parseExpect(words []string) error {
 		i++
 	}
 	if r.Kind == 0 {
-		return errors.New("tcp-check expect has neither binary nor rbinary, the patterns a generated fragment uses")
+		return errors.New("tcp-check expect has none of binary, rbinary and rstring, the patterns a generated fragment uses")
 	}
 	return r.options(rest)
 }
@@ -356,7 +431,7 @@ func (r *Rule) options(words []string) error {
 			r.Comment = words[i+1]
 		case "on-error":
 			r.OnError = words[i+1]
-		case "on-success", "error-status", "tout-status", "ok-status", "status-code":
+		case "on-success", "tout-status", "ok-status", "status-code":
 		default:
 			return fmt.Errorf("tcp-check option %q is not one a generated fragment uses", words[i])
 		}

@@ -2,49 +2,53 @@ package probe_test
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/fragment/contract"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
 	haproxycheckv1 "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
 )
 
 // TestParseExampleFragment reads the committed grpc.health.v1 fragment of
 // the example back into its check.
 func TestParseExampleFragment(t *testing.T) {
-	text := exampleFragment(t, greeter)
-	f := parse(t, text)
-	if f.Backend != "greeter" || f.Inter != 2*time.Second || f.TimeoutCheck != 0 {
-		t.Errorf("backend %q, inter %v, timeout check %v", f.Backend, f.Inter, f.TimeoutCheck)
+	f := parse(t, exampleFragment(t, greeter))
+	if f.Backend != "greeter" || f.Timing != (probe.Timing{Inter: 2 * time.Second, Rise: 2, Fall: 3}) || f.TimeoutCheck != 0 {
+		t.Errorf("backend %q, timing %+v, timeout check %v", f.Backend, f.Timing, f.TimeoutCheck)
 	}
-	if f.RequestType != "grpc.health.v1.HealthCheckRequest" || f.ResponseType != "grpc.health.v1.HealthCheckResponse" {
-		t.Errorf("types %q, %q", f.RequestType, f.ResponseType)
+	want := &contract.Line{
+		RequestType: "grpc.health.v1.HealthCheckRequest", ResponseType: "grpc.health.v1.HealthCheckResponse",
+		Healthy: serving, NotServing: notServing, NotServingDrains: true,
 	}
-	want := probe.Connect{Linger: bytes.Contains(text, []byte("tcp-check connect linger "))}
-	if !reflect.DeepEqual(f.Connect, want) {
-		t.Errorf("connect %+v, want %+v: plaintext with HAProxy's defaults", f.Connect, want)
+	if !reflect.DeepEqual(f.Contract, want) {
+		t.Errorf("contract %+v, want %+v", f.Contract, want)
+	}
+	if want := (probe.Connect{Linger: true}); !reflect.DeepEqual(f.Connect, want) {
+		t.Errorf("connect %+v, want %+v: plaintext with HAProxy's defaults, closed without a reset", f.Connect, want)
 	}
 	var kinds []probe.RuleKind
 	for _, r := range f.Rules {
 		kinds = append(kinds, r.Kind)
 	}
-	if want := []probe.RuleKind{probe.Send, probe.ExpectRBinary, probe.ExpectBinary}; !slices.Equal(kinds, want) {
+	if want := []probe.RuleKind{probe.Send, probe.ExpectRString, probe.ExpectRString, probe.ExpectRString}; !slices.Equal(kinds, want) {
 		t.Fatalf("rules %v, want %v", kinds, want)
 	}
 	if send := f.Rules[0].Data; !bytes.HasPrefix(send, []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")) {
 		t.Errorf("sent bytes start %q, want the HTTP/2 client preface", send[:24])
 	}
-	end, healthy := f.Rules[1], f.Rules[2]
-	if end.MinRecv != -1 || end.Pattern.String() != "^(..)*(00....010500000001|000004030000000001)" {
+	end, drain, healthy := f.Rules[1], f.Rules[2], f.Rules[3]
+	if end.MinRecv != -1 || end.Inverse || end.ErrorStatus != probe.L7RSP || !strings.HasPrefix(end.Pattern, `(?s)\A`) {
 		t.Errorf("end-of-call rule %+v", end)
 	}
-	if healthy.MinRecv != 0 || !bytes.Equal(healthy.Data, serving) || !strings.HasPrefix(healthy.OnError, "not the healthy response") {
+	if drain.MinRecv != 0 || !drain.Inverse || drain.ErrorStatus != probe.L7OKC {
+		t.Errorf("not-serving rule %+v", drain)
+	}
+	if healthy.MinRecv != 0 || healthy.Inverse || healthy.ErrorStatus != probe.L7RSP || !strings.HasPrefix(healthy.OnError, "not a successful call") {
 		t.Errorf("healthy-response rule %+v", healthy)
 	}
 }
@@ -52,7 +56,7 @@ func TestParseExampleFragment(t *testing.T) {
 // TestParseTLSFragments reads the TLS options of rendered fragments:
 // verified with a CA file and SNI, and not verified.
 func TestParseTLSFragments(t *testing.T) {
-	verified := parse(t, compile(t, exampleSet(t, func(_ string, c *haproxycheckv1.Check) {
+	verified := parse(t, compile(t, protogentest.ExampleSet(t, func(_ string, c *haproxycheckv1.Check) {
 		c.Authority = "greeter.example.com"
 		c.Tls = &haproxycheckv1.TLS{CaFile: "/etc/haproxy/ca.pem"}
 		c.Timing = &haproxycheckv1.Timing{InterMs: 500, TimeoutMs: 300}
@@ -62,34 +66,16 @@ func TestParseTLSFragments(t *testing.T) {
 	if !reflect.DeepEqual(verified.Connect, want) {
 		t.Errorf("connect %+v, want %+v", verified.Connect, want)
 	}
-	if verified.Inter != 500*time.Millisecond || verified.TimeoutCheck != 300*time.Millisecond {
-		t.Errorf("inter %v, timeout check %v", verified.Inter, verified.TimeoutCheck)
+	if verified.Timing.Inter != 500*time.Millisecond || verified.TimeoutCheck != 300*time.Millisecond {
+		t.Errorf("inter %v, timeout check %v", verified.Timing.Inter, verified.TimeoutCheck)
 	}
-	unverified := parse(t, compile(t, exampleSet(t, func(_ string, c *haproxycheckv1.Check) {
+	unverified := parse(t, compile(t, protogentest.ExampleSet(t, func(_ string, c *haproxycheckv1.Check) {
 		c.Authority = "10.0.0.1:443"
 		c.Tls = &haproxycheckv1.TLS{InsecureSkipVerify: true}
 	}), healthCheck))
 	want = probe.Connect{TLS: true, ALPN: []string{"h2"}, VerifyNone: true, Linger: unverified.Connect.Linger}
 	if !reflect.DeepEqual(unverified.Connect, want) {
 		t.Errorf("connect %+v, want %+v", unverified.Connect, want)
-	}
-}
-
-// TestParseGoldenFragments reads every fragment of the renderer's golden
-// files.
-func TestParseGoldenFragments(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(t), "internal", "fragment", "testdata", "*.cfg"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no golden fragments: %v", err)
-	}
-	for _, file := range files {
-		text, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := probe.ParseFragment(text); err != nil {
-			t.Errorf("%s: %v", filepath.Base(file), err)
-		}
 	}
 }
 
@@ -110,11 +96,14 @@ func TestParseFragmentErrors(t *testing.T) {
 		{"backend b\n    tcp-check connect port 80\n", `line 2: tcp-check connect option "port"`},
 		{"backend b\n    tcp-check\n", "line 2: tcp-check without a rule"},
 		{"backend b\n    tcp-check connect send-proxy\n    tcp-check send-binary 00\n    server s 127.0.0.1:1 check\n", "a probe cannot send the PROXY protocol version 1"},
-		{good + "    tcp-check expect ! binary 00\n", "line 5: tcp-check expect ! (a negated pattern)"},
 		{"backend b\n    tcp-check connect\n    tcp-check send-binary 0g\n", "line 3: tcp-check send-binary: encoding/hex"},
 		{"backend b\n    tcp-check connect\n    tcp-check send hello\n", "line 3: tcp-check send is not a rule"},
-		{good + "    tcp-check expect string ok\n", "line 5: tcp-check expect has neither binary nor rbinary"},
-		{good + "    tcp-check expect rbinary (\n", "line 5: tcp-check expect rbinary: error parsing regexp"},
+		{good + "    tcp-check expect string ok\n", "line 5: tcp-check expect has none of binary, rbinary and rstring"},
+		{good + "    tcp-check expect rbinary (\n", "line 5: tcp-check expect rbinary: offset 1: missing closing parenthesis"},
+		{good + "    tcp-check expect rstring (?&X)\n", "line 5: tcp-check expect rstring: offset 3: reference to non-existent subpattern"},
+		{good + "    tcp-check expect error-status L9 rstring x\n", `line 5: tcp-check expect error-status: "L9" is not an HAProxy check status`},
+		{"# haproxycheck-contract: v9\n" + good, "line 1: contract \"v9\": this reader knows v1 only"},
+		{"# haproxycheck-contract: v1 request=a\n" + good, "line 1: contract: response is missing"},
 		{good + "    tcp-check expect min-recv x binary 00\n", `line 5: tcp-check expect min-recv "x"`},
 		{good + "    tcp-check expect binary 00 comment\n", "line 5: tcp-check expect comment takes a value"},
 		{good + `    tcp-check expect binary 00 comment "open` + "\n", "line 5: unterminated quote"},

@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/wire"
 )
+
+// frameHeaderLen is the length of an HTTP/2 frame header (RFC 9113,
+// section 4.1).
+const frameHeaderLen = wire.FrameHeaderLen
 
 // Exchange is one direction of a check's connection, decoded: what the
 // check sent, or what the server answered.
@@ -33,32 +37,30 @@ type Exchange struct {
 
 // Frame is one HTTP/2 frame (RFC 9113, section 4), decoded.
 type Frame struct {
-	// Type is the frame type's name: DATA, HEADERS, SETTINGS...
-	Type string `json:"type"`
-	// Stream is the stream identifier.
-	Stream uint32 `json:"stream"`
-	// Flags are the names of the flags set.
-	Flags []string `json:"flags,omitempty"`
-	// Length is the payload length.
-	Length uint32 `json:"length"`
+	// Type is the frame's type, Flags its flags, Stream its stream and
+	// Length its payload length.
+	Type   http2.FrameType
+	Flags  http2.Flags
+	Stream uint32
+	Length uint32
 	// Fields are the header fields of HEADERS (with its CONTINUATION
 	// frames), decoded with HPACK.
-	Fields []Field `json:"fields,omitempty"`
+	Fields []Field
 	// Settings are the parameters of SETTINGS.
-	Settings []Setting `json:"settings,omitempty"`
+	Settings []Setting
 	// ErrorCode is the error code of RST_STREAM and GOAWAY.
-	ErrorCode string `json:"error_code,omitempty"`
+	ErrorCode *http2.ErrCode
 	// LastStreamID is GOAWAY's last stream identifier.
-	LastStreamID *uint32 `json:"last_stream_id,omitempty"`
+	LastStreamID *uint32
 	// DebugData is GOAWAY's additional debug data.
-	DebugData string `json:"debug_data,omitempty"`
+	DebugData string
 	// Increment is WINDOW_UPDATE's window size increment.
-	Increment uint32 `json:"increment,omitempty"`
-	// Data is the payload of DATA, PING and unknown frames, in hex.
-	Data string `json:"data,omitempty"`
+	Increment uint32
+	// Data is the payload of DATA, PING and unknown frames.
+	Data []byte
 	// Incomplete reports that only the frame's header was received in
 	// full, so that its payload is not decoded.
-	Incomplete bool `json:"incomplete,omitempty"`
+	Incomplete bool
 }
 
 // Field is one header field.
@@ -69,8 +71,16 @@ type Field struct {
 
 // Setting is one SETTINGS parameter.
 type Setting struct {
-	Name  string `json:"name"`
-	Value uint32 `json:"value"`
+	ID    http2.SettingID
+	Value uint32
+}
+
+// MarshalJSON names the setting.
+func (s Setting) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Name  string `json:"name"`
+		Value uint32 `json:"value"`
+	}{s.ID.String(), s.Value})
 }
 
 // flagNames names the flags of each frame type (RFC 9113, section 6).
@@ -84,6 +94,57 @@ var flagNames = map[http2.FrameType][]struct {
 	http2.FramePing:         {{http2.FlagPingAck, "ACK"}},
 	http2.FrameContinuation: {{http2.FlagContinuationEndHeaders, "END_HEADERS"}},
 	http2.FramePushPromise:  {{http2.FlagPushPromiseEndHeaders, "END_HEADERS"}, {http2.FlagPushPromisePadded, "PADDED"}},
+}
+
+// FlagNames names the frame's flags that its type defines, and shows the
+// others in hex.
+func (f Frame) FlagNames() []string {
+	var names []string
+	rest := f.Flags
+	for _, fl := range flagNames[f.Type] {
+		if f.Flags.Has(fl.flag) {
+			names = append(names, fl.name)
+			rest &^= fl.flag
+		}
+	}
+	if rest != 0 {
+		names = append(names, fmt.Sprintf("0x%02x", uint8(rest)))
+	}
+	return names
+}
+
+// MarshalJSON writes the frame with its type, flags and error code named.
+func (f Frame) MarshalJSON() ([]byte, error) {
+	var code string
+	if f.ErrorCode != nil {
+		code = f.ErrorCode.String()
+	}
+	return json.Marshal(struct {
+		Type         string    `json:"type"`
+		Stream       uint32    `json:"stream"`
+		Flags        []string  `json:"flags,omitempty"`
+		Length       uint32    `json:"length"`
+		Fields       []Field   `json:"fields,omitempty"`
+		Settings     []Setting `json:"settings,omitempty"`
+		ErrorCode    string    `json:"error_code,omitempty"`
+		LastStreamID *uint32   `json:"last_stream_id,omitempty"`
+		DebugData    string    `json:"debug_data,omitempty"`
+		Increment    uint32    `json:"increment,omitempty"`
+		Data         string    `json:"data,omitempty"`
+		Incomplete   bool      `json:"incomplete,omitempty"`
+	}{f.Type.String(), f.Stream, f.FlagNames(), f.Length, f.Fields, f.Settings, code,
+		f.LastStreamID, f.DebugData, f.Increment, hex.EncodeToString(f.Data), f.Incomplete})
+}
+
+// field returns the value of the header field name of f, and whether it
+// is there.
+func (f Frame) field(name string) (string, bool) {
+	for _, hf := range f.Fields {
+		if hf.Name == name {
+			return hf.Value, true
+		}
+	}
+	return "", false
 }
 
 // decodeExchange decodes b, the bytes of one direction of the connection;
@@ -105,6 +166,7 @@ func decodeExchange(b []byte, client bool) Exchange {
 	fr := http2.NewFramer(nil, r)
 	fr.SetMaxReadFrameSize(1<<24 - 1)
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.MaxHeaderListSize = 1 << 24
 	var data []byte
 	for {
 		rest := b[len(b)-r.Len():]
@@ -119,9 +181,7 @@ func decodeExchange(b []byte, client bool) Exchange {
 			e.Problem = fmt.Sprintf("the bytes end inside a frame header (%d of its %d bytes)", len(rest), frameHeaderLen)
 			if h, err := http2.ReadFrameHeader(bytes.NewReader(rest)); err == nil {
 				// The rules judged as soon as this frame's header arrived.
-				partial := frameOf(h)
-				partial.Incomplete = true
-				e.Frames = append(e.Frames, partial)
+				e.Frames = append(e.Frames, Frame{Type: h.Type, Flags: h.Flags, Stream: h.StreamID, Length: h.Length, Incomplete: true})
 				e.Problem = fmt.Sprintf("the bytes end inside the last frame, with %d of its %d payload bytes", len(rest)-frameHeaderLen, h.Length)
 			}
 		case err != nil:
@@ -138,44 +198,25 @@ func decodeExchange(b []byte, client bool) Exchange {
 	}
 }
 
-// frameHeaderLen is the length of an HTTP/2 frame header (RFC 9113,
-// section 4.1).
-const frameHeaderLen = 9
-
 // notHTTP2 says what b is when a server's answer is plainly not HTTP/2,
 // or returns "" when it may be.
 func notHTTP2(b []byte) string {
 	switch {
 	case bytes.HasPrefix(b, []byte("HTTP/")):
 		line, _, _ := bytes.Cut(b, []byte("\n"))
-		return fmt.Sprintf("an HTTP/1 answer, not HTTP/2: %q", strings.TrimSpace(string(line)))
+		return fmt.Sprintf("an HTTP/1 answer, not HTTP/2: %q", bytes.TrimSpace(line))
 	case isTLSRecord(b):
 		return "a TLS record, not HTTP/2: the server expects TLS"
 	case len(b) >= frameHeaderLen && http2.FrameType(b[3]) != http2.FrameSettings:
-		return fmt.Sprintf("not an HTTP/2 server: its first frame is not SETTINGS (RFC 9113, section 3.4); it starts %q", printablePrefix(b))
+		return fmt.Sprintf("not an HTTP/2 server: its first frame is not SETTINGS (RFC 9113, section 3.4); it starts %q", b[:min(len(b), 40)])
 	}
 	return ""
 }
 
-// printablePrefix returns up to 40 bytes of b, for a message.
-func printablePrefix(b []byte) string {
-	return string(b[:min(len(b), 40)])
-}
-
-// frameOf describes the frame header h.
-func frameOf(h http2.FrameHeader) Frame {
-	out := Frame{Type: h.Type.String(), Stream: h.StreamID, Length: h.Length}
-	for _, fl := range flagNames[h.Type] {
-		if h.Flags.Has(fl.flag) {
-			out.Flags = append(out.Flags, fl.name)
-		}
-	}
-	return out
-}
-
 // decodeFrame describes f.
 func decodeFrame(f http2.Frame) Frame {
-	out := frameOf(f.Header())
+	h := f.Header()
+	out := Frame{Type: h.Type, Flags: h.Flags, Stream: h.StreamID, Length: h.Length}
 	switch f := f.(type) {
 	case *http2.MetaHeadersFrame:
 		for _, hf := range f.Fields {
@@ -183,22 +224,23 @@ func decodeFrame(f http2.Frame) Frame {
 		}
 	case *http2.SettingsFrame:
 		_ = f.ForeachSetting(func(s http2.Setting) error {
-			out.Settings = append(out.Settings, Setting{Name: s.ID.String(), Value: s.Val})
+			out.Settings = append(out.Settings, Setting{ID: s.ID, Value: s.Val})
 			return nil
 		})
 	case *http2.RSTStreamFrame:
-		out.ErrorCode = f.ErrCode.String()
+		code := f.ErrCode
+		out.ErrorCode = &code
 	case *http2.GoAwayFrame:
-		last := f.LastStreamID
-		out.ErrorCode, out.LastStreamID, out.DebugData = f.ErrCode.String(), &last, string(f.DebugData())
+		code, last := f.ErrCode, f.LastStreamID
+		out.ErrorCode, out.LastStreamID, out.DebugData = &code, &last, string(f.DebugData())
 	case *http2.WindowUpdateFrame:
 		out.Increment = f.Increment
 	case *http2.DataFrame:
-		out.Data = hex.EncodeToString(f.Data())
+		out.Data = bytes.Clone(f.Data())
 	case *http2.PingFrame:
-		out.Data = hex.EncodeToString(f.Data[:])
+		out.Data = bytes.Clone(f.Data[:])
 	case *http2.UnknownFrame:
-		out.Data = hex.EncodeToString(f.Payload())
+		out.Data = bytes.Clone(f.Payload())
 	}
 	return out
 }

@@ -14,17 +14,13 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 
-	"github.com/haproxycheck/protoc-gen-haproxycheck/example/gen/helloworld"
-	"github.com/haproxycheck/protoc-gen-haproxycheck/example/gen/servicestatus"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/plugin"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
-	haproxycheckv1 "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/version"
 )
 
 func TestMain(m *testing.M) {
@@ -37,60 +33,10 @@ const (
 	healthCheck = "servicestatus.HealthCheck" // through its health RPC
 )
 
-// exampleSet returns the example's proto files, as compiled into its
-// generated Go code, as a descriptor set with their imports, after edit
-// has changed the check settings of each service.
-func exampleSet(t testing.TB, edit func(service string, c *haproxycheckv1.Check)) *descriptorpb.FileDescriptorSet {
-	t.Helper()
-	set := &descriptorpb.FileDescriptorSet{}
-	seen := map[string]bool{}
-	var add func(fd protoreflect.FileDescriptor)
-	add = func(fd protoreflect.FileDescriptor) {
-		if seen[fd.Path()] {
-			return
-		}
-		seen[fd.Path()] = true
-		for i := range fd.Imports().Len() {
-			add(fd.Imports().Get(i).FileDescriptor)
-		}
-		set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
-	}
-	add(helloworld.File_helloworld_greeter_proto)
-	add(servicestatus.File_servicestatus_servicestatus_proto)
-	if edit == nil {
-		return set
-	}
-	for _, f := range set.File {
-		for _, s := range f.Service {
-			name := f.GetPackage() + "." + s.GetName()
-			if proto.HasExtension(s.GetOptions(), haproxycheckv1.E_GrpcHealth) {
-				opt := proto.GetExtension(s.GetOptions(), haproxycheckv1.E_GrpcHealth).(*haproxycheckv1.GrpcHealthCheck)
-				opt.Check = editCheck(opt.Check, func(c *haproxycheckv1.Check) { edit(name, c) })
-			}
-			for _, m := range s.Method {
-				if proto.HasExtension(m.GetOptions(), haproxycheckv1.E_HealthRpc) {
-					opt := proto.GetExtension(m.GetOptions(), haproxycheckv1.E_HealthRpc).(*haproxycheckv1.HealthRPC)
-					opt.Check = editCheck(opt.Check, func(c *haproxycheckv1.Check) { edit(name, c) })
-				}
-			}
-		}
-	}
-	return set
-}
-
-// editCheck returns c, or a new Check when c is nil, after edit.
-func editCheck(c *haproxycheckv1.Check, edit func(*haproxycheckv1.Check)) *haproxycheckv1.Check {
-	if c == nil {
-		c = &haproxycheckv1.Check{}
-	}
-	edit(c)
-	return c
-}
-
 // compile returns the fragment of service in set.
 func compile(t testing.TB, set *descriptorpb.FileDescriptorSet, service string) []byte {
 	t.Helper()
-	text, err := probe.CompileFragment(set, service, "")
+	text, err := plugin.CompileFragment(set, service, "", version.Version)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +76,7 @@ func run(t testing.TB, f *probe.Fragment, addr string, opts probe.Options) *prob
 
 // wantVerdict fails the test unless res has the class and HAProxy status,
 // and its reason holds every one of reasons.
-func wantVerdict(t testing.TB, res *probe.Result, class probe.Class, status string, reasons ...string) {
+func wantVerdict(t testing.TB, res *probe.Result, class probe.Class, status probe.Status, reasons ...string) {
 	t.Helper()
 	v := res.Verdict
 	ok := v.Class == class && v.HAProxy == status
@@ -235,16 +181,6 @@ func cannedServer(t testing.TB, serve func(conn net.Conn)) string {
 func readRequest(r io.Reader, n int) error {
 	_, err := io.ReadFull(r, make([]byte, n))
 	return err
-}
-
-// withLinger returns a fragment's text with linger on its connect rule, or
-// without when on is false.
-func withLinger(text []byte, on bool) []byte {
-	s := strings.Replace(string(text), "tcp-check connect linger ", "tcp-check connect ", 1)
-	if on {
-		s = strings.Replace(s, "tcp-check connect ", "tcp-check connect linger ", 1)
-	}
-	return []byte(s)
 }
 
 // requestLen is the length of the request that f sends.

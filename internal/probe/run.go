@@ -19,7 +19,8 @@ import (
 )
 
 // bufSize is HAProxy's default tune.bufsize: a check reads at most this
-// many bytes, and dumps at most half as many as hex for an rbinary rule.
+// many bytes; an rstring rule sees one byte less, and an rbinary rule at
+// most half as many, dumped as hex.
 const bufSize = 16384
 
 // Options are the choices of a probe that a fragment does not make.
@@ -79,8 +80,8 @@ type TLSState struct {
 type RuleResult struct {
 	// Rule is the rule as the fragment writes it.
 	Rule string `json:"rule"`
-	// Outcome is "sent", "matched", "failed", "timed out" (waiting for
-	// data at the timeout), "connection failed" (waiting for data when the
+	// Outcome is "sent", "passed", "failed", "timed out" (waiting for data
+	// at the timeout), "connection failed" (waiting for data when the
 	// connection failed) or "not run".
 	Outcome string `json:"outcome"`
 }
@@ -97,6 +98,7 @@ type check struct {
 	lastRead bool  // the server closed the connection, or the buffer is full
 	connErr  error // why connecting, the handshake or reading failed
 	alpnOff  bool  // TLS was negotiated without ALPN h2
+	native   bool  // the rules are judged by judgement, without PCRE2
 }
 
 // Run runs f's check against the server at addr as HAProxy runs it, and
@@ -105,21 +107,36 @@ type check struct {
 // Result's Verdict.
 func Run(ctx context.Context, f *Fragment, addr string, opts Options) (*Result, error) {
 	c := &check{f: f, opts: opts, res: &Result{Address: addr, Backend: f.Backend}}
+	for _, r := range f.Rules {
+		if (r.Kind == ExpectRBinary || r.Kind == ExpectRString) && r.Matcher == nil {
+			c.native = true
+		}
+	}
+	if c.native && f.Contract == nil {
+		return nil, fmt.Errorf("%v, and the fragment has no contract line to judge by otherwise", errNoPCRE)
+	}
 	tlsConfig, err := c.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
 	status, failed := c.run(ctx, addr, tlsConfig)
+	if c.native {
+		failed = nil // no rule was run on its own
+	}
 	c.res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 	c.close()
 	c.res.Sent = decodeExchange(c.sent, true)
 	c.res.Received = decodeExchange(c.received, false)
+	var requestType, responseType string
+	if f.Contract != nil {
+		requestType, responseType = f.Contract.RequestType, f.Contract.ResponseType
+	}
 	for i := range c.res.Sent.Messages {
-		c.res.Sent.Messages[i].decode(f.RequestType, opts.Files)
+		c.res.Sent.Messages[i].decode(requestType, opts.Files)
 	}
 	for i := range c.res.Received.Messages {
-		c.res.Received.Messages[i].decode(f.ResponseType, opts.Files)
+		c.res.Received.Messages[i].decode(responseType, opts.Files)
 	}
 	c.res.Call = callOf(c.res.Received)
 	c.res.Verdict = c.verdict(status, failed)
@@ -128,14 +145,14 @@ func Run(ctx context.Context, f *Fragment, addr string, opts Options) (*Result, 
 
 // run connects and runs the rules, recording each one's outcome. It
 // returns HAProxy's check status and the rule that failed, if one did.
-func (c *check) run(ctx context.Context, addr string, tlsConfig *tls.Config) (status string, failed *Rule) {
+func (c *check) run(ctx context.Context, addr string, tlsConfig *tls.Config) (status Status, failed *Rule) {
 	for _, r := range c.f.Rules {
 		c.res.Rules = append(c.res.Rules, RuleResult{Rule: r.String(), Outcome: "not run"})
 	}
 	// Without timeout check, inter bounds the whole check; with it, inter
 	// bounds the connection and timeout check the rest (HAProxy's
 	// "timeout check").
-	deadline := time.Now().Add(c.f.Inter)
+	deadline := time.Now().Add(c.f.Timing.Inter)
 	if c.opts.Timeout > 0 {
 		deadline = time.Now().Add(c.opts.Timeout)
 	}
@@ -151,7 +168,7 @@ func (c *check) run(ctx context.Context, addr string, tlsConfig *tls.Config) (st
 		deadline = time.Now().Add(c.f.TimeoutCheck)
 	}
 	if err := conn.SetDeadline(deadline); err != nil {
-		return "SOCKERR", nil
+		return SOCKERR, nil
 	}
 	if c.f.Connect.SendProxyV2 {
 		// A check has no client, so HAProxy sends the LOCAL command.
@@ -163,7 +180,7 @@ func (c *check) run(ctx context.Context, addr string, tlsConfig *tls.Config) (st
 		}
 		if err != nil {
 			c.connErr = err
-			return "SOCKERR", nil
+			return SOCKERR, nil
 		}
 	}
 	if tlsConfig != nil {
@@ -171,9 +188,9 @@ func (c *check) run(ctx context.Context, addr string, tlsConfig *tls.Config) (st
 		if err := tc.HandshakeContext(ctx); err != nil {
 			c.connErr = err
 			if isTimeout(err) {
-				return "L6TOUT", nil
+				return L6TOUT, nil
 			}
-			return "L6RSP", nil
+			return L6RSP, nil
 		}
 		state := tc.ConnectionState()
 		c.res.TLS = &TLSState{
@@ -190,54 +207,81 @@ func (c *check) run(ctx context.Context, addr string, tlsConfig *tls.Config) (st
 		if r.Kind == Send {
 			if _, err := c.conn.Write(r.Data); err != nil {
 				c.connErr = err
-				return "SOCKERR", r
+				return SOCKERR, r
 			}
 			c.sent = append(c.sent, r.Data...)
 			c.res.Rules[i].Outcome = "sent"
 			continue
 		}
 		last, status := c.expectBlock(i)
-		if status != "" {
+		if status != StatusNone {
 			return status, &c.f.Rules[last]
 		}
 		i = last
 	}
-	return "L7OK", nil
+	return L7OK, nil
 }
 
 // expectBlock runs the block of expect rules that starts at head as
 // HAProxy does: it evaluates them in order on everything received so far
 // and, when one waits for more data, reads more and starts again at head.
 // It returns the index of the last rule it ran, and the check status when
-// the block ended the check, or "" when every rule passed.
-func (c *check) expectBlock(head int) (int, string) {
+// the block ended the check, or StatusNone when every rule passed.
+func (c *check) expectBlock(head int) (int, Status) {
 	for {
-		i, ev := head, pass
-		for ; i < len(c.f.Rules) && c.f.Rules[i].Kind != Send; i++ {
-			if ev = expect(&c.f.Rules[i], c.received, c.lastRead); ev != pass {
-				break
-			}
-			c.res.Rules[i].Outcome = "matched"
+		i, status, done := c.evaluate(head)
+		if done {
+			return i, status
 		}
-		switch ev {
-		case pass:
-			return i - 1, ""
-		case fail:
-			c.res.Rules[i].Outcome = "failed"
-			return i, "L7RSP"
-		}
-		if status := c.read(); status != "" {
+		if status := c.read(); status != StatusNone {
 			c.res.Rules[i].Outcome = waitOutcome[status]
 			return i, status
 		}
 	}
 }
 
+// evaluate evaluates the block of expect rules from head on what was
+// received. It returns whether the block is done, with the index of the
+// last rule it ran and the status that ends the check, or StatusNone when
+// every rule passed; or, when a rule waits for more data, that rule's
+// index. Where this build cannot run PCRE2, judgement gives the block's
+// outcome by the fragment's contract.
+func (c *check) evaluate(head int) (int, Status, bool) {
+	end := head
+	for end < len(c.f.Rules) && c.f.Rules[end].Kind != Send {
+		end++
+	}
+	if c.native {
+		status := judgement(*c.f.Contract, c.received, c.lastRead)
+		if status == StatusNone {
+			return head, StatusNone, false
+		}
+		for i := head; i < end; i++ {
+			c.res.Rules[i].Outcome = "judged as a whole by the contract line, without PCRE2"
+		}
+		if status == L7OK {
+			status = StatusNone
+		}
+		return end - 1, status, true
+	}
+	for i := head; i < end; i++ {
+		switch expect(&c.f.Rules[i], c.received, c.lastRead) {
+		case wait:
+			return i, StatusNone, false
+		case fail:
+			c.res.Rules[i].Outcome = "failed"
+			return i, c.f.Rules[i].ErrorStatus, true
+		}
+		c.res.Rules[i].Outcome = "passed"
+	}
+	return end - 1, StatusNone, true
+}
+
 // read reads more of the answer. It returns HAProxy's check status when
 // the check ends here: at its timeout, or when the connection failed or
 // closed before anything was received. Once something was received, a
 // closed connection only makes the rules judge what there is.
-func (c *check) read() string {
+func (c *check) read() Status {
 	buf := make([]byte, bufSize-len(c.received))
 	n, err := c.conn.Read(buf)
 	c.received = append(c.received, buf[:n]...)
@@ -248,20 +292,20 @@ func (c *check) read() string {
 	case err == nil:
 		c.lastRead = len(c.received) == bufSize
 	case isTimeout(err):
-		return "L7TOUT"
+		return L7TOUT
 	case len(c.received) > 0:
 		c.lastRead = true
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return "L7RSP"
+		return L7RSP
 	default:
-		return "SOCKERR"
+		return SOCKERR
 	}
-	return ""
+	return StatusNone
 }
 
 // waitOutcome is the outcome of an expect rule that was waiting for data
 // when the check ended with a status.
-var waitOutcome = map[string]string{"L7TOUT": "timed out", "L7RSP": "failed", "SOCKERR": "connection failed"}
+var waitOutcome = map[Status]string{L7TOUT: "timed out", L7RSP: "failed", SOCKERR: "connection failed"}
 
 // evaluation is the outcome of one expect rule on the data so far.
 type evaluation int
@@ -275,8 +319,9 @@ const (
 // expect evaluates an expect rule as HAProxy's tcpcheck_eval_expect does:
 // a binary rule waits until there are as many bytes as its pattern; a
 // rule without min-recv waits for more data on a mismatch, one with
-// min-recv judges at once; once the connection is closed every rule
-// judges what there is.
+// min-recv judges at once; once the connection is closed, or the buffer
+// full, every rule judges what there is. A rule with ! passes where its
+// pattern does not match.
 func expect(r *Rule, received []byte, lastRead bool) evaluation {
 	if !lastRead && (r.Kind == ExpectBinary && len(received) < len(r.Data) || r.MinRecv > 0 && len(received) < r.MinRecv) {
 		return wait
@@ -286,12 +331,14 @@ func expect(r *Rule, received []byte, lastRead bool) evaluation {
 	case ExpectBinary:
 		match = bytes.Contains(received, r.Data)
 	case ExpectRBinary:
-		match = r.Pattern.MatchString(hexDump(received))
+		match = r.Matcher.Match(hexDump(received))
+	case ExpectRString:
+		match = r.Matcher.Match(received[:min(len(received), bufSize-1)])
 	}
 	switch {
-	case match:
+	case match != r.Inverse:
 		return pass
-	case !lastRead && r.MinRecv < 0:
+	case !match && !lastRead && r.MinRecv < 0:
 		return wait
 	}
 	return fail
@@ -300,9 +347,9 @@ func expect(r *Rule, received []byte, lastRead bool) evaluation {
 // hexDump is the received data as an rbinary rule sees it: upper-case
 // hex, two digits a byte, cut to fit HAProxy's buffer of bufSize
 // characters less its terminating zero.
-func hexDump(received []byte) string {
+func hexDump(received []byte) []byte {
 	s := strings.ToUpper(hex.EncodeToString(received[:min(len(received), bufSize/2)]))
-	return s[:min(len(s), bufSize-1)]
+	return []byte(s[:min(len(s), bufSize-1)])
 }
 
 // close closes the connection as HAProxy closes a check's connection: with
@@ -320,12 +367,12 @@ func (c *check) close() {
 }
 
 // connectFailure returns HAProxy's status for a failed connection.
-func (c *check) connectFailure(err error) string {
+func (c *check) connectFailure(err error) Status {
 	c.connErr = err
 	if isTimeout(err) {
-		return "L4TOUT"
+		return L4TOUT
 	}
-	return "L4CON"
+	return L4CON
 }
 
 // tlsConfig returns the check's TLS configuration, or nil for plaintext.

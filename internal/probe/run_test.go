@@ -2,6 +2,7 @@ package probe_test
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -12,9 +13,11 @@ import (
 
 	proxyproto "github.com/pires/go-proxyproto"
 	"golang.org/x/net/http2"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/reflect/protodesc"
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/wire"
 	haproxycheckv1 "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
 )
@@ -59,14 +62,14 @@ func TestCannedAnswers(t *testing.T) {
 		name    string
 		serve   func(*testing.T, net.Conn)
 		class   probe.Class
-		status  string
+		status  probe.Status
 		reasons []string
 	}{{
 		name:    "healthy",
 		serve:   answerWith(func(t *testing.T) []byte { return newAnswer(t).grpcOK(t, serving).buf.Bytes() }),
 		class:   probe.Healthy,
-		status:  "L7OK",
-		reasons: []string{"ended the call with trailers, and", "grpc.health.v1.HealthCheckResponse {status: SERVING}"},
+		status:  probe.L7OK,
+		reasons: []string{"ended the call with trailers, a successful call with the healthy response", "grpc.health.v1.HealthCheckResponse {status: SERVING}"},
 	}, {
 		name: "healthy, one byte per segment",
 		serve: func(t *testing.T, conn net.Conn) {
@@ -76,8 +79,8 @@ func TestCannedAnswers(t *testing.T) {
 			}
 		},
 		class:   probe.Healthy,
-		status:  "L7OK",
-		reasons: []string{"ended the call with trailers (only its frame header had arrived), and"},
+		status:  probe.L7OK,
+		reasons: []string{"ended the call with trailers, a successful call"},
 	}, {
 		name: "unavailable, one byte per segment",
 		serve: func(t *testing.T, conn net.Conn) {
@@ -87,21 +90,21 @@ func TestCannedAnswers(t *testing.T) {
 			}
 		},
 		class:   probe.WrongAnswer,
-		status:  "L7RSP",
-		reasons: []string{"ended the call with trailers-only (only its frame header had arrived), without the healthy response"},
+		status:  probe.L7RSP,
+		reasons: []string{"grpc-status 14 Unavailable", "the server is not serving"},
 	}, {
 		name:    "not serving",
 		serve:   answerWith(func(t *testing.T) []byte { return newAnswer(t).grpcOK(t, notServing).buf.Bytes() }),
-		class:   probe.WrongAnswer,
-		status:  "L7RSP",
-		reasons: []string{"answered grpc.health.v1.HealthCheckResponse {status: NOT_SERVING}", "not the healthy grpc.health.v1.HealthCheckResponse {status: SERVING}"},
+		class:   probe.Draining,
+		status:  probe.L7OKC,
+		reasons: []string{"says it is not serving (grpc.health.v1.HealthCheckResponse {status: NOT_SERVING})", "NOLB"},
 	}, {
 		name: "unavailable, trailers only",
 		serve: answerWith(func(t *testing.T) []byte {
 			return newAnswer(t).headers(t, true, ":status", "200", "content-type", "application/grpc", "grpc-status", "14", "grpc-message", "draining%20now").buf.Bytes()
 		}),
 		class:   probe.WrongAnswer,
-		status:  "L7RSP",
+		status:  probe.L7RSP,
 		reasons: []string{`grpc-status 14 Unavailable, grpc-message "draining now": the server is not serving`},
 	}, {
 		name: "unimplemented",
@@ -109,7 +112,7 @@ func TestCannedAnswers(t *testing.T) {
 			return newAnswer(t).headers(t, true, ":status", "200", "content-type", "application/grpc", "grpc-status", "12").buf.Bytes()
 		}),
 		class:   probe.WrongAnswer,
-		status:  "L7RSP",
+		status:  probe.L7RSP,
 		reasons: []string{"does not implement /grpc.health.v1.Health/Check"},
 	}, {
 		name: "compressed",
@@ -119,7 +122,7 @@ func TestCannedAnswers(t *testing.T) {
 				data(t, false, compressed).headers(t, true, "grpc-status", "0").buf.Bytes()
 		}),
 		class:   probe.WrongAnswer,
-		status:  "L7RSP",
+		status:  probe.L7RSP,
 		reasons: []string{`compressed (grpc-encoding "gzip")`},
 	}, {
 		name: "HTTP 404",
@@ -127,7 +130,7 @@ func TestCannedAnswers(t *testing.T) {
 			return newAnswer(t).headers(t, true, ":status", "404", "content-type", "text/plain").buf.Bytes()
 		}),
 		class:   probe.WrongAnswer,
-		status:  "L7RSP",
+		status:  probe.L7RSP,
 		reasons: []string{`HTTP status 404 (content-type "text/plain")`},
 	}, {
 		name: "RST_STREAM",
@@ -139,7 +142,7 @@ func TestCannedAnswers(t *testing.T) {
 			return a.buf.Bytes()
 		}),
 		class:   probe.WrongAnswer,
-		status:  "L7RSP",
+		status:  probe.L7RSP,
 		reasons: []string{"reset the call with RST_STREAM REFUSED_STREAM"},
 	}, {
 		name: "GOAWAY and close",
@@ -153,21 +156,21 @@ func TestCannedAnswers(t *testing.T) {
 			}
 		},
 		class:   probe.WrongAnswer,
-		status:  "L7RSP",
+		status:  probe.L7RSP,
 		reasons: []string{`GOAWAY PROTOCOL_ERROR last stream 0 "bad preface"`},
 	}, {
 		name: "HTTP/2 but not gRPC",
 		serve: answerWith(func(t *testing.T) []byte {
 			return newAnswer(t).headers(t, false, ":status", "200", "content-type", "text/plain").data(t, true, []byte("hello")).buf.Bytes()
 		}),
-		class:   probe.Timeout,
-		status:  "L7TOUT",
-		reasons: []string{"did not end the call within 300ms", `content-type "text/plain"`, "ended the stream with DATA instead of trailers"},
+		class:   probe.WrongAnswer,
+		status:  probe.L7RSP,
+		reasons: []string{`content-type "text/plain"`, "ended the stream with DATA instead of trailers"},
 	}, {
 		name:    "silent",
 		serve:   func(t *testing.T, conn net.Conn) { hold(conn) },
 		class:   probe.Timeout,
-		status:  "L7TOUT",
+		status:  probe.L7TOUT,
 		reasons: []string{"the server sent nothing"},
 	}, {
 		name: "healthy message, call not ended",
@@ -175,13 +178,13 @@ func TestCannedAnswers(t *testing.T) {
 			return newAnswer(t).headers(t, false, ":status", "200", "content-type", "application/grpc").data(t, false, serving).buf.Bytes()
 		}),
 		class:   probe.Timeout,
-		status:  "L7TOUT",
+		status:  probe.L7TOUT,
 		reasons: []string{"sent the healthy response but did not end the call"},
 	}, {
 		name:    "closed without answering",
 		serve:   func(t *testing.T, conn net.Conn) { _ = readRequest(conn, n) },
 		class:   probe.WrongAnswer,
-		status:  "L7RSP",
+		status:  probe.L7RSP,
 		reasons: []string{"closed the connection without answering"},
 	}, {
 		name: "reset without answering",
@@ -191,7 +194,7 @@ func TestCannedAnswers(t *testing.T) {
 			}
 		},
 		class:   probe.ConnectionFailed,
-		status:  "SOCKERR",
+		status:  probe.SOCKERR,
 		reasons: []string{"connection reset by peer"},
 	}, {
 		name: "HTTP/1",
@@ -199,7 +202,7 @@ func TestCannedAnswers(t *testing.T) {
 			_, _ = conn.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
 		},
 		class:   probe.WrongAnswer,
-		status:  "L7RSP",
+		status:  probe.L7RSP,
 		reasons: []string{`an HTTP/1 answer, not HTTP/2: "HTTP/1.1 400 Bad Request"`},
 	}, {
 		name: "TLS alert",
@@ -207,7 +210,7 @@ func TestCannedAnswers(t *testing.T) {
 			_, _ = conn.Write([]byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46})
 		},
 		class:   probe.TLSFailure,
-		status:  "L7RSP",
+		status:  probe.L7RSP,
 		reasons: []string{"a TLS record", "the server speaks TLS; the fragment does not"},
 	}}
 	for _, tt := range tests {
@@ -229,20 +232,20 @@ func TestRefused(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	res := run(t, parse(t, exampleFragment(t, greeter)), addr, probe.Options{Timeout: cannedTimeout})
-	wantVerdict(t, res, probe.ConnectionFailed, "L4CON", "connection refused: nothing listens on "+addr)
+	wantVerdict(t, res, probe.ConnectionFailed, probe.L4CON, "connection refused: nothing listens on "+addr)
 }
 
 // TestDecodedAnswer checks what a probe shows of a healthy answer: every
 // frame, the header fields, the call and the messages decoded against
 // the types of a descriptor set.
 func TestDecodedAnswer(t *testing.T) {
-	set := exampleSet(t, nil)
+	set := protogentest.ExampleSet(t, nil)
 	files, err := protodesc.NewFiles(set)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := parse(t, compile(t, set, healthCheck))
-	healthy := f.Rules[len(f.Rules)-1].Data
+	healthy := f.Contract.Healthy
 	addr := cannedServer(t, func(conn net.Conn) {
 		if readRequest(conn, requestLen(f)) == nil {
 			_, _ = conn.Write(newAnswer(t).grpcOK(t, healthy).buf.Bytes())
@@ -250,22 +253,22 @@ func TestDecodedAnswer(t *testing.T) {
 		}
 	})
 	res := run(t, f, addr, probe.Options{Timeout: time.Second, Files: files})
-	wantVerdict(t, res, probe.Healthy, "L7OK", `servicestatus.HealthCheckResponse {Status: "MagicResponseCodeOK"}`)
+	wantVerdict(t, res, probe.Healthy, probe.L7OK, `servicestatus.HealthCheckResponse {Status: "MagicResponseCodeOK"}`)
 
 	var types []string
 	for _, fr := range res.Received.Frames {
-		types = append(types, fr.Type+"/"+strings.Join(fr.Flags, "|"))
+		types = append(types, fr.Type.String()+"/"+strings.Join(fr.FlagNames(), "|"))
 	}
 	if got, want := strings.Join(types, " "), "SETTINGS/ HEADERS/END_HEADERS DATA/ HEADERS/END_STREAM|END_HEADERS"; got != want {
 		t.Errorf("received frames %s, want %s", got, want)
 	}
-	if s := res.Received.Frames[0].Settings; len(s) != 1 || s[0] != (probe.Setting{Name: "MAX_FRAME_SIZE", Value: 16384}) {
+	if s := res.Received.Frames[0].Settings; len(s) != 1 || s[0] != (probe.Setting{ID: http2.SettingMaxFrameSize, Value: 16384}) {
 		t.Errorf("SETTINGS %+v, want MAX_FRAME_SIZE=16384", s)
 	}
 	if got := res.Received.Frames[1].Fields; len(got) != 2 || got[0] != (probe.Field{Name: ":status", Value: "200"}) {
 		t.Errorf("response headers %+v", got)
 	}
-	if c := res.Call; c.Status != "200" || c.ContentType != "application/grpc" || c.GRPCStatus != "0 OK" || c.End != "trailers" {
+	if c := res.Call; c.HTTPStatus != 200 || c.ContentType != "application/grpc" || c.GRPCStatus != (probe.GRPCStatus{Present: true, Code: codes.OK, Value: "0"}) || c.End != probe.EndTrailers {
 		t.Errorf("call %+v", c)
 	}
 	if m := res.Received.Messages; len(m) != 1 || m[0].Type != "servicestatus.HealthCheckResponse" || m[0].Compressed {
@@ -286,7 +289,7 @@ func TestDecodedAnswer(t *testing.T) {
 		t.Errorf("sent :path %q", path)
 	}
 	for i, r := range res.Rules {
-		if want := []string{"sent", "matched", "matched"}[i]; r.Outcome != want {
+		if want := []string{"sent", "passed", "passed", "passed"}[i]; r.Outcome != want {
 			t.Errorf("rule %s: %s, want %s", r.Rule, r.Outcome, want)
 		}
 	}
@@ -300,7 +303,7 @@ const haproxyProxyHeader = "0d0a0d0a000d0a515549540a20000000"
 // TestProxyProtocol checks that a fragment whose servers take the PROXY
 // protocol makes the probe send HAProxy's header first.
 func TestProxyProtocol(t *testing.T) {
-	f := parse(t, compile(t, exampleSet(t, func(_ string, c *haproxycheckv1.Check) {
+	f := parse(t, compile(t, protogentest.ExampleSet(t, func(_ string, c *haproxycheckv1.Check) {
 		c.Servers = &haproxycheckv1.Servers{SendProxyV2: true}
 	}), greeter))
 	if !f.Connect.SendProxyV2 {
@@ -317,7 +320,7 @@ func TestProxyProtocol(t *testing.T) {
 		}
 	})
 	res := run(t, f, addr, probe.Options{Timeout: time.Second})
-	wantVerdict(t, res, probe.Healthy, "L7OK")
+	wantVerdict(t, res, probe.Healthy, probe.L7OK)
 	if h := <-headers; h == nil || h.Version != 2 || h.Command != proxyproto.LOCAL {
 		t.Errorf("PROXY header %+v, want version 2, LOCAL", h)
 	}
@@ -334,7 +337,11 @@ func TestClose(t *testing.T) {
 		if linger {
 			want = io.EOF
 		}
-		f := parse(t, withLinger(exampleFragment(t, greeter), linger))
+		text := exampleFragment(t, greeter)
+		if !linger {
+			text = bytes.Replace(text, []byte("tcp-check connect linger "), []byte("tcp-check connect "), 1)
+		}
+		f := parse(t, text)
 		if f.Connect.Linger != linger {
 			t.Fatalf("linger %t, want %t", f.Connect.Linger, linger)
 		}
@@ -348,7 +355,7 @@ func TestClose(t *testing.T) {
 			_, err := conn.Read(make([]byte, 1))
 			closed <- err
 		})
-		wantVerdict(t, run(t, f, addr, probe.Options{Timeout: time.Second}), probe.Healthy, "L7OK")
+		wantVerdict(t, run(t, f, addr, probe.Options{Timeout: time.Second}), probe.Healthy, probe.L7OK)
 		err := <-closed
 		if !errors.Is(err, want) {
 			t.Errorf("linger %t: the server read %v after the check, want %v", linger, err, want)

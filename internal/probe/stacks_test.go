@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
 	haproxycheckv1 "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
 )
@@ -23,7 +24,7 @@ const stackTimeout = time.Second
 // every stack closes without an answer (wrong answer); a stopped server
 // (connection failed).
 func TestStacks(t *testing.T) {
-	set := exampleSet(t, nil)
+	set := protogentest.ExampleSet(t, nil)
 	files, err := protodesc.NewFiles(set)
 	if err != nil {
 		t.Fatal(err)
@@ -39,30 +40,30 @@ func TestStacks(t *testing.T) {
 			other := stacktest.Start(t, stack, stacktest.Options{Services: []string{"greeter"}})
 			tlsSrv := stacktest.Start(t, stack, stacktest.Options{TLSCert: certFile, TLSKey: keyFile})
 
-			wantVerdict(t, run(t, kinds[greeter], srv.Addr, opts), probe.Healthy, "L7OK", "grpc.health.v1.HealthCheckResponse {status: SERVING}")
-			wantVerdict(t, run(t, kinds[healthCheck], srv.Addr, opts), probe.Healthy, "L7OK", `servicestatus.HealthCheckResponse {Status: "MagicResponseCodeOK"}`)
-			wantVerdict(t, run(t, withoutRequestMessage(t, kinds[greeter]), srv.Addr, opts), probe.Timeout, "L7TOUT",
+			wantVerdict(t, run(t, kinds[greeter], srv.Addr, opts), probe.Healthy, probe.L7OK, "grpc.health.v1.HealthCheckResponse {status: SERVING}")
+			wantVerdict(t, run(t, kinds[healthCheck], srv.Addr, opts), probe.Healthy, probe.L7OK, `servicestatus.HealthCheckResponse {Status: "MagicResponseCodeOK"}`)
+			wantVerdict(t, run(t, withoutRequestMessage(t, kinds[greeter]), srv.Addr, opts), probe.Timeout, probe.L7TOUT,
 				"did not end the call within 1s", "sent no response headers on stream 1")
 
 			srv.SetServing(t, false)
-			wantVerdict(t, run(t, kinds[greeter], srv.Addr, opts), probe.WrongAnswer, "L7RSP",
-				"answered grpc.health.v1.HealthCheckResponse {status: NOT_SERVING}")
-			wantVerdict(t, run(t, kinds[healthCheck], srv.Addr, opts), probe.WrongAnswer, "L7RSP",
+			wantVerdict(t, run(t, kinds[greeter], srv.Addr, opts), probe.Draining, probe.L7OKC,
+				"says it is not serving (grpc.health.v1.HealthCheckResponse {status: NOT_SERVING})")
+			wantVerdict(t, run(t, kinds[healthCheck], srv.Addr, opts), probe.WrongAnswer, probe.L7RSP,
 				"grpc-status 14 Unavailable", "the server is not serving")
 
 			for _, f := range kinds {
-				wantVerdict(t, run(t, f, other.Addr, opts), probe.WrongAnswer, "L7RSP", "grpc-status 12 Unimplemented", "does not implement")
+				wantVerdict(t, run(t, f, other.Addr, opts), probe.WrongAnswer, probe.L7RSP, "grpc-status 12 Unimplemented", "does not implement")
 			}
 
 			verified := tlsFragment(t, "localhost", &haproxycheckv1.TLS{CaFile: caFile})
-			wantVerdict(t, run(t, verified, tlsSrv.Addr, opts), probe.Healthy, "L7OK")
+			wantVerdict(t, run(t, verified, tlsSrv.Addr, opts), probe.Healthy, probe.L7OK)
 			wrongCA := tlsFragment(t, "localhost", &haproxycheckv1.TLS{CaFile: otherCA})
-			wantVerdict(t, run(t, wrongCA, tlsSrv.Addr, opts), probe.TLSFailure, "L6RSP", "certificate signed by unknown authority")
-			wantVerdict(t, run(t, kinds[greeter], tlsSrv.Addr, opts), probe.WrongAnswer, "L7RSP",
+			wantVerdict(t, run(t, wrongCA, tlsSrv.Addr, opts), probe.TLSFailure, probe.L6RSP, "certificate signed by unknown authority")
+			wantVerdict(t, run(t, kinds[greeter], tlsSrv.Addr, opts), probe.WrongAnswer, probe.L7RSP,
 				"closed the connection without answering", "does the server expect TLS?")
 
 			other.Stop(t)
-			wantVerdict(t, run(t, kinds[greeter], other.Addr, opts), probe.ConnectionFailed, "L4CON", "connection refused")
+			wantVerdict(t, run(t, kinds[greeter], other.Addr, opts), probe.ConnectionFailed, probe.L4CON, "connection refused")
 		})
 	}
 }

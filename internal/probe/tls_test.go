@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
 	haproxycheckv1 "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
 )
@@ -43,7 +44,7 @@ func tlsServer(t *testing.T, certFile, keyFile string, alpn ...string) string {
 // tlsFragment renders the example's grpc.health.v1 fragment with TLS.
 func tlsFragment(t *testing.T, authority string, settings *haproxycheckv1.TLS) *probe.Fragment {
 	t.Helper()
-	return parse(t, compile(t, exampleSet(t, func(_ string, c *haproxycheckv1.Check) {
+	return parse(t, compile(t, protogentest.ExampleSet(t, func(_ string, c *haproxycheckv1.Check) {
 		c.Authority = authority
 		c.Tls = settings
 	}), greeter))
@@ -61,43 +62,43 @@ func TestTLS(t *testing.T) {
 		authority string
 		tls       *haproxycheckv1.TLS
 		class     probe.Class
-		status    string
+		status    probe.Status
 		reasons   []string
 		session   *probe.TLSState
 	}{{
 		name: "verified", addr: h2, authority: "localhost", tls: &haproxycheckv1.TLS{CaFile: caFile},
-		class: probe.Healthy, status: "L7OK",
+		class: probe.Healthy, status: probe.L7OK,
 		session: &probe.TLSState{Version: "TLS 1.3", ALPN: "h2", ServerName: "localhost", Verified: true},
 	}, {
 		name: "verified without SNI", addr: h2, authority: "127.0.0.1:8443", tls: &haproxycheckv1.TLS{CaFile: caFile},
-		class: probe.Healthy, status: "L7OK",
+		class: probe.Healthy, status: probe.L7OK,
 		session: &probe.TLSState{Version: "TLS 1.3", ALPN: "h2", Verified: true},
 	}, {
 		name: "not verified", addr: h2, authority: "localhost", tls: &haproxycheckv1.TLS{InsecureSkipVerify: true},
-		class: probe.Healthy, status: "L7OK",
+		class: probe.Healthy, status: probe.L7OK,
 		session: &probe.TLSState{Version: "TLS 1.3", ALPN: "h2", ServerName: "localhost"},
 	}, {
 		name: "another authority", addr: h2, authority: "localhost", tls: &haproxycheckv1.TLS{CaFile: otherCA},
-		class: probe.TLSFailure, status: "L6RSP", reasons: []string{"the TLS handshake failed", "certificate signed by unknown authority"},
+		class: probe.TLSFailure, status: probe.L6RSP, reasons: []string{"the TLS handshake failed", "certificate signed by unknown authority"},
 	}, {
 		name: "another name", addr: h2, authority: "greeter.example.com", tls: &haproxycheckv1.TLS{CaFile: caFile},
-		class: probe.TLSFailure, status: "L6RSP", reasons: []string{"not greeter.example.com"},
+		class: probe.TLSFailure, status: probe.L6RSP, reasons: []string{"not greeter.example.com"},
 	}, {
 		name: "no ALPN", addr: tlsServer(t, certFile, keyFile), authority: "localhost", tls: &haproxycheckv1.TLS{CaFile: caFile},
-		class: probe.TLSFailure, status: "L7RSP", reasons: []string{`the server chose ALPN "", not h2`, "an HTTP/1 answer"},
+		class: probe.TLSFailure, status: probe.L7RSP, reasons: []string{`the server chose ALPN "", not h2`, "an HTTP/1 answer"},
 	}, {
 		name: "HTTP/1.1 only", addr: tlsServer(t, certFile, keyFile, "http/1.1"), authority: "localhost", tls: &haproxycheckv1.TLS{CaFile: caFile},
-		class: probe.TLSFailure, status: "L6RSP", reasons: []string{"no application protocol"},
+		class: probe.TLSFailure, status: probe.L6RSP, reasons: []string{"no application protocol"},
 	}, {
 		name: "plaintext HTTP/2 server", authority: "localhost", tls: &haproxycheckv1.TLS{CaFile: caFile},
 		addr: cannedServer(t, func(conn net.Conn) {
 			_, _ = conn.Write(newAnswer(t).buf.Bytes())
 			_, _ = io.Copy(io.Discard, conn)
 		}),
-		class: probe.TLSFailure, status: "L6RSP", reasons: []string{"the server does not speak TLS; the fragment does"},
+		class: probe.TLSFailure, status: probe.L6RSP, reasons: []string{"the server does not speak TLS; the fragment does"},
 	}, {
 		name: "silent server", addr: cannedServer(t, func(conn net.Conn) { _, _ = io.Copy(io.Discard, conn) }), authority: "localhost", tls: &haproxycheckv1.TLS{CaFile: caFile},
-		class: probe.TLSFailure, status: "L6TOUT", reasons: []string{"no TLS handshake with", "within 1s"},
+		class: probe.TLSFailure, status: probe.L6TOUT, reasons: []string{"no TLS handshake with", "within 1s"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,5 +122,5 @@ func TestTLSCAFileOption(t *testing.T) {
 	if _, err := probe.Run(context.Background(), f, addr, probe.Options{Timeout: time.Second}); err == nil || !strings.Contains(err.Error(), "-ca-file") {
 		t.Errorf("probe with a missing ca-file: %v, want an error that suggests -ca-file", err)
 	}
-	wantVerdict(t, run(t, f, addr, probe.Options{Timeout: time.Second, CAFile: caFile}), probe.Healthy, "L7OK")
+	wantVerdict(t, run(t, f, addr, probe.Options{Timeout: time.Second, CAFile: caFile}), probe.Healthy, probe.L7OK)
 }

@@ -4,195 +4,76 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/url"
-	"strconv"
 	"strings"
 	"syscall"
 
+	"golang.org/x/net/http2"
 	"google.golang.org/grpc/codes"
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/wire"
 )
 
-// Class is the kind of a check's outcome; each has its own exit code in
-// haproxycheck-probe.
-type Class int
-
-// The classes of outcomes, with the HAProxy check statuses of each.
-const (
-	// Healthy: every rule passed (L7OK).
-	Healthy Class = iota
-	// ConnectionFailed: no connection, or one that failed before any
-	// answer (L4CON, L4TOUT, SOCKERR).
-	ConnectionFailed
-	// Timeout: the server did not end the call within the check's time
-	// (L7TOUT).
-	Timeout
-	// WrongAnswer: the call ended, or the connection closed, without the
-	// healthy response (L7RSP).
-	WrongAnswer
-	// TLSFailure: the TLS handshake failed (L6RSP, L6TOUT), or the check
-	// and the server disagree on TLS or ALPN h2, whatever status the rules
-	// then give.
-	TLSFailure
-)
-
-var classNames = []string{"healthy", "connection-failed", "timeout", "wrong-answer", "tls-failure"}
-
-// String names the class: "healthy", "wrong-answer"...
-func (c Class) String() string {
-	return classNames[c]
-}
-
-// MarshalText names the class in JSON.
-func (c Class) MarshalText() ([]byte, error) {
-	return []byte(c.String()), nil
-}
-
 // Verdict is a check's outcome.
 type Verdict struct {
 	// Class is the kind of outcome.
 	Class Class `json:"class"`
-	// HAProxy is the check status HAProxy reports for the same answer:
-	// L7OK, L7RSP, L7TOUT, L4CON, L4TOUT, L6RSP, L6TOUT or SOCKERR.
-	HAProxy string `json:"haproxy_status"`
+	// HAProxy is the check status HAProxy reports for the same answer.
+	HAProxy Status `json:"haproxy_status"`
 	// Reason explains the outcome.
 	Reason string `json:"reason"`
+	// Client is what a gRPC client makes of the answer, as far as the
+	// fragment's contract line names the messages: "healthy", "not
+	// serving", "failed" or "not ended"; empty without a contract line or
+	// an answer.
+	Client string `json:"grpc_client,omitempty"`
+	// Unseen, when a gRPC client reads the answer otherwise than the
+	// check's rules, says what the rules cannot see.
+	Unseen string `json:"unseen,omitempty"`
 }
 
-// Call is the server's answer to the check's call, on its stream.
-type Call struct {
-	// Status is the :status of the response headers, empty when there
-	// were none.
-	Status string `json:"status,omitempty"`
-	// ContentType and Encoding are the content-type and grpc-encoding of
-	// the response headers.
-	ContentType string `json:"content_type,omitempty"`
-	Encoding    string `json:"grpc_encoding,omitempty"`
-	// GRPCStatus is the grpc-status of the trailers, with its code's
-	// name ("14 Unavailable"), and GRPCMessage its grpc-message,
-	// percent-decoded.
-	GRPCStatus  string `json:"grpc_status,omitempty"`
-	GRPCMessage string `json:"grpc_message,omitempty"`
-	// End is how the server ended the call: "trailers", "trailers-only"
-	// (headers that end the stream), "RST_STREAM <code>" or "DATA" (a
-	// DATA frame with END_STREAM, which no gRPC server sends), followed by
-	// incompleteEnd when only the frame's header had arrived when the
-	// rules judged; empty when it did not end the call.
-	End string `json:"end,omitempty"`
-	// GoAway is the server's GOAWAY, "<code> last stream <n>" with its
-	// debug data, when it sent one.
-	GoAway string `json:"goaway,omitempty"`
-}
-
-// incompleteEnd ends Call.End when the frame that ended the call had not
-// arrived whole.
-const incompleteEnd = " (only its frame header had arrived)"
-
-// callOf reads the call from the server's frames.
-func callOf(received Exchange) Call {
-	var call Call
-	for _, f := range received.Frames {
-		switch {
-		case f.Type == "GOAWAY":
-			call.GoAway = fmt.Sprintf("%s last stream %d", f.ErrorCode, *f.LastStreamID)
-			if f.DebugData != "" {
-				call.GoAway += fmt.Sprintf(" %q", f.DebugData)
-			}
-		case f.Stream != wire.StreamID || call.End != "":
-		case f.Type == "RST_STREAM":
-			call.End = endBy(f, strings.TrimSpace("RST_STREAM "+f.ErrorCode))
-		case f.Type == "DATA" && hasFlag(f, "END_STREAM"):
-			call.End = endBy(f, "DATA")
-		case f.Type == "HEADERS" && call.Status == "" && !f.Incomplete:
-			call.Status, call.ContentType, call.Encoding = field(f, ":status"), field(f, "content-type"), field(f, "grpc-encoding")
-			if hasFlag(f, "END_STREAM") {
-				call.End = "trailers-only"
-				call.trailers(f)
-			}
-		case f.Type == "HEADERS" && hasFlag(f, "END_STREAM") && call.Status == "":
-			call.End = endBy(f, "trailers-only")
-		case f.Type == "HEADERS" && hasFlag(f, "END_STREAM"):
-			call.End = endBy(f, "trailers")
-			call.trailers(f)
-		}
-	}
-	return call
-}
-
-// endBy returns what Call.End says of f, a frame that ends the call, by
-// name.
-func endBy(f Frame, name string) string {
-	if f.Incomplete {
-		return name + incompleteEnd
-	}
-	return name
-}
-
-// trailers reads grpc-status and grpc-message from the trailers f.
-func (call *Call) trailers(f Frame) {
-	if s := field(f, "grpc-status"); s != "" {
-		call.GRPCStatus = s
-		if n, err := strconv.ParseUint(s, 10, 32); err == nil {
-			call.GRPCStatus += " " + codes.Code(n).String()
-		}
-	}
-	call.GRPCMessage = field(f, "grpc-message")
-	if m, err := url.PathUnescape(call.GRPCMessage); err == nil {
-		call.GRPCMessage = m
-	}
-}
-
-// hasFlag reports whether f has the flag named name.
-func hasFlag(f Frame, name string) bool {
-	for _, fl := range f.Flags {
-		if fl == name {
-			return true
-		}
-	}
-	return false
-}
-
-// field returns the value of the header field name of f.
-func field(f Frame, name string) string {
-	for _, hf := range f.Fields {
-		if hf.Name == name {
-			return hf.Value
-		}
-	}
-	return ""
-}
+// The readings of an answer by a gRPC client.
+const (
+	clientHealthy    = "healthy"
+	clientNotServing = "not serving"
+	clientFailed     = "failed"
+	clientNotEnded   = "not ended"
+)
 
 // verdict explains the check status that the rules gave.
-func (c *check) verdict(status string, failed *Rule) Verdict {
+func (c *check) verdict(status Status, failed *Rule) Verdict {
 	v := Verdict{HAProxy: status}
-	limit := c.f.Inter
+	limit := c.f.Timing.Inter
 	switch {
 	case c.opts.Timeout > 0:
 		limit = c.opts.Timeout
-	case c.f.TimeoutCheck > 0 && status != "L4TOUT":
+	case c.f.TimeoutCheck > 0 && status != L4TOUT:
 		limit = c.f.TimeoutCheck
 	}
 	switch status {
-	case "L7OK":
+	case L7OK:
 		v.Class = Healthy
-		v.Reason = fmt.Sprintf("healthy: the server ended the call with %s, and its answer holds the healthy response %s", c.res.Call.End, c.healthyText())
-	case "L4CON":
+		v.Reason = fmt.Sprintf("healthy: the server ended the call with %s, a successful call with the healthy response %s",
+			c.res.Call.endText(), c.healthy())
+	case L7OKC:
+		v.Class = Draining
+		v.Reason = fmt.Sprintf("draining: the server says it is not serving (%s), so HAProxy stops sending it new connections (NOLB)",
+			c.notServingText())
+	case L4CON:
 		v.Class = ConnectionFailed
 		v.Reason = fmt.Sprintf("cannot connect to %s: %v", c.res.Address, c.connErr)
 		if errors.Is(c.connErr, syscall.ECONNREFUSED) {
 			v.Reason = fmt.Sprintf("connection refused: nothing listens on %s", c.res.Address)
 		}
-	case "L4TOUT":
+	case L4TOUT:
 		v.Class = ConnectionFailed
 		v.Reason = fmt.Sprintf("no TCP connection to %s within %v", c.res.Address, limit)
-	case "SOCKERR":
+	case SOCKERR:
 		v.Class = ConnectionFailed
 		v.Reason = fmt.Sprintf("the connection failed before the server answered anything: %v", c.connErr)
-	case "L6TOUT":
+	case L6TOUT:
 		v.Class = TLSFailure
 		v.Reason = fmt.Sprintf("no TLS handshake with %s within %v", c.res.Address, limit)
-	case "L6RSP":
+	case L6RSP:
 		v.Class = TLSFailure
 		v.Reason = "the TLS handshake failed: " + c.connErr.Error()
 		switch msg := c.connErr.Error(); {
@@ -201,11 +82,11 @@ func (c *check) verdict(status string, failed *Rule) Verdict {
 		case strings.Contains(msg, "no application protocol"):
 			v.Reason += " (the server does not offer ALPN h2, as every gRPC server over TLS does)"
 		}
-	case "L7TOUT":
+	case L7TOUT:
 		v.Class = Timeout
-		v.Reason = fmt.Sprintf("the server did not end the call within %v (%s waits for trailers or RST_STREAM on stream %d): %s",
+		v.Reason = fmt.Sprintf("the server did not end the call within %v (%s waits until the call on stream %d ends): %s",
 			limit, c.ruleName(failed), wire.StreamID, c.answerProblem())
-	case "L7RSP":
+	default:
 		v.Class = WrongAnswer
 		v.Reason = fmt.Sprintf("%s failed: %s", c.ruleName(failed), c.answerProblem())
 		if failed != nil && failed.OnError != "" {
@@ -213,13 +94,17 @@ func (c *check) verdict(status string, failed *Rule) Verdict {
 		}
 	}
 	switch {
-	case status == "L7OK":
+	case status == L7OK || status == L7OKC:
 	case c.alpnOff:
 		v.Class = TLSFailure
 		v.Reason = fmt.Sprintf("the server chose ALPN %q, not h2, so it does not speak HTTP/2 on this connection; %s", c.res.TLS.ALPN, v.Reason)
 	case !c.f.Connect.TLS && isTLSRecord(c.received):
 		v.Class = TLSFailure
 		v.Reason += " (the server speaks TLS; the fragment does not)"
+	}
+	if c.f.Contract != nil && len(c.received) > 0 {
+		v.Client = c.clientReading()
+		v.Unseen = c.unseen(status, v.Client)
 	}
 	return v
 }
@@ -236,8 +121,70 @@ func (c *check) ruleName(r *Rule) string {
 	return name
 }
 
-// answerProblem says, as precisely as the answer allows, why it is not the
-// healthy one.
+// clientReading returns what a gRPC client makes of the answer.
+func (c *check) clientReading() string {
+	call, msgs := c.res.Call, c.res.Received.Messages
+	switch {
+	case call.End == NotEnded:
+		return clientNotEnded
+	case call.HTTPStatus != 200 || !call.grpcContentType() || call.End != EndTrailers ||
+		!call.GRPCStatus.Valid() || call.GRPCStatus.Code != codes.OK || len(msgs) != 1 || !msgs[0].Complete() || msgs[0].Compressed:
+		return clientFailed
+	case bytes.Equal(wire.Message(msgs[0].raw), c.f.Contract.Healthy):
+		return clientHealthy
+	case c.f.Contract.NotServing != nil && bytes.Equal(wire.Message(msgs[0].raw), c.f.Contract.NotServing):
+		return clientNotServing
+	}
+	return clientFailed
+}
+
+// unseen says what the rules cannot see, when the gRPC client's reading
+// of the answer and the rules' status differ; "" when they agree.
+func (c *check) unseen(status Status, client string) string {
+	agree := map[string]bool{
+		clientHealthy:    status == L7OK,
+		clientNotServing: status == L7OKC || status == L7RSP && !c.f.Contract.NotServingDrains,
+		clientFailed:     status == L7RSP || status == L7TOUT,
+		clientNotEnded:   status == L7TOUT || status == L7RSP && c.lastRead,
+	}[client]
+	if agree {
+		return ""
+	}
+	var why []string
+	if len(c.received) >= bufSize-1 {
+		why = append(why, fmt.Sprintf("the answer fills HAProxy's check buffer (tune.bufsize, %d bytes), which holds all that a check sees", bufSize))
+	}
+	dataFrames := 0
+	for _, f := range c.res.Received.Frames {
+		switch {
+		case f.Type == http2.FrameData && f.Stream == wire.StreamID && f.Length > 0:
+			dataFrames++
+			if f.Flags.Has(http2.FlagDataPadded) {
+				why = append(why, "the message is in a PADDED DATA frame, which the check does not read")
+			}
+		case f.Type == http2.FrameHeaders && f.Flags&^headersFlagsMask != 0,
+			f.Type == http2.FrameData && f.Flags&^(http2.FlagDataEndStream|http2.FlagDataPadded) != 0:
+			why = append(why, fmt.Sprintf("a %s frame has flags that HTTP/2 does not define (%s), which the check does not read", f.Type, strings.Join(f.FlagNames(), "|")))
+		case f.Type == http2.FrameHeaders && f.Stream == wire.StreamID:
+			if status, ok := f.field(":status"); ok && strings.HasPrefix(status, "1") {
+				why = append(why, fmt.Sprintf("the server sent an informational :status %s first, which the check does not read", status))
+			}
+		}
+	}
+	if dataFrames > 1 && client != clientFailed {
+		why = append(why, fmt.Sprintf("the message is split over %d DATA frames; the check reads a message in one frame", dataFrames))
+	}
+	if client == clientHealthy && c.res.Call.GRPCStatus.Present && !hasGRPCStatusZero(c.received, 0) {
+		why = append(why, "grpc-status 0 is sent as a reference to HPACK's dynamic table, which the check cannot read")
+	}
+	if len(why) == 0 {
+		why = append(why, "the answer's frames read otherwise than a gRPC client reads them")
+	}
+	return fmt.Sprintf("a gRPC client finds this call %s, but HAProxy's check does not: %s", client, strings.Join(why, "; "))
+}
+
+// answerProblem says, as precisely as the answer allows, why it is not a
+// successful call with the healthy response.
 func (c *check) answerProblem() string {
 	rec, call := c.res.Received, c.res.Call
 	closed := ""
@@ -253,26 +200,26 @@ func (c *check) answerProblem() string {
 		return "the server sent nothing"
 	case len(rec.Frames) == 0:
 		return rec.Problem + closed
-	case call.GoAway != "" && !strings.HasPrefix(call.GoAway, "NO_ERROR"):
-		return "the server refused the connection with GOAWAY " + call.GoAway
-	case strings.HasPrefix(call.End, "RST_STREAM"):
-		return "the server reset the call with " + call.End
-	case call.Status == "" && strings.HasSuffix(call.End, incompleteEnd):
-		return fmt.Sprintf("the server ended the call with %s, without the healthy response", call.End)
-	case call.Status == "" && call.GoAway != "":
-		return "the server sent GOAWAY " + call.GoAway + " without answering the call"
-	case call.Status == "":
+	case call.GoAway != nil && call.GoAway.ErrorCode != nil && *call.GoAway.ErrorCode != http2.ErrCodeNo:
+		return "the server refused the connection with GOAWAY " + goAwayText(call.GoAway)
+	case call.End == EndRefused:
+		return "the server refused the call with GOAWAY " + goAwayText(call.GoAway)
+	case call.End == EndReset:
+		return "the server reset the call with " + call.endText()
+	case call.HTTPStatus == 0 && call.End != NotEnded:
+		return fmt.Sprintf("the server ended the call with %s, without the healthy response", call.endText())
+	case call.HTTPStatus == 0 && call.GoAway != nil:
+		return "the server sent GOAWAY " + goAwayText(call.GoAway) + " without answering the call"
+	case call.HTTPStatus == 0:
 		return fmt.Sprintf("the server sent no response headers on stream %d%s", wire.StreamID, closed)
-	case call.Status != "200":
-		return fmt.Sprintf("HTTP status %s (content-type %q): not a gRPC answer", call.Status, call.ContentType)
-	case !strings.HasPrefix(call.ContentType, "application/grpc"):
+	case call.HTTPStatus != 200:
+		return fmt.Sprintf("HTTP status %d (content-type %q): not a gRPC answer", call.HTTPStatus, call.ContentType)
+	case !call.grpcContentType():
 		s := fmt.Sprintf("content-type %q: an HTTP/2 answer, but not a gRPC one", call.ContentType)
-		if call.End == "DATA" {
+		if call.End == EndData {
 			s += "; it ended the stream with DATA instead of trailers"
 		}
 		return s
-	case call.GRPCStatus != "" && call.GRPCStatus != "0 OK":
-		return fmt.Sprintf("grpc-status %s, grpc-message %q%s", call.GRPCStatus, call.GRPCMessage, c.statusHint())
 	}
 	for _, m := range rec.Messages {
 		switch {
@@ -280,67 +227,130 @@ func (c *check) answerProblem() string {
 			return fmt.Sprintf("the response message is compressed (grpc-encoding %q), though the check offers no grpc-accept-encoding; a check matches only uncompressed messages", call.Encoding)
 		case !m.Complete():
 			return fmt.Sprintf("the response message is incomplete (%d of %d bytes)%s", len(m.raw), m.Length, closed)
-		case !bytes.Equal(m.raw, c.healthy().raw):
-			return fmt.Sprintf("the server answered %s, not the healthy %s", m.String(), c.healthyText())
 		}
 	}
-	switch {
-	case call.End == "" && len(rec.Messages) > 0:
+	healthy := c.healthy()
+	switch n := len(rec.Messages); {
+	case n > 1:
+		return fmt.Sprintf("the server sent %d messages, where a unary call has one", n)
+	case n == 1 && !bytes.Equal(rec.Messages[0].raw, healthy.raw):
+		return fmt.Sprintf("the server answered %s, not the healthy %s%s", rec.Messages[0].String(), healthy, c.statusAfter())
+	case call.End == NotEnded && n == 1:
 		return "the server sent the healthy response but did not end the call" + closed
-	case call.End == "":
+	case call.End == NotEnded:
 		return "the server did not answer the call" + closed
-	case len(rec.Messages) == 0:
+	case call.End == EndData:
+		return "the server ended the stream with DATA, without trailers or grpc-status"
+	case call.GRPCStatus.Present && (!call.GRPCStatus.Valid() || call.GRPCStatus.Code != codes.OK):
+		s := fmt.Sprintf("grpc-status %s, grpc-message %q%s", call.GRPCStatus, call.GRPCMessage, c.statusHint())
+		if n == 1 {
+			s = "the healthy response, then " + s
+		}
+		return s
+	case !call.GRPCStatus.Present:
+		return fmt.Sprintf("the call ended with %s that have no grpc-status", call.endText())
+	case n == 0:
 		return "the call ended with grpc-status 0 but without a response message"
 	}
-	return "the answer does not hold the healthy response as one complete gRPC message"
+	return "the answer is not a successful call with the healthy response, as the check reads it"
 }
 
-// statusHint explains the usual cause of a gRPC status code in a check.
-func (c *check) statusHint() string {
-	code := strings.Fields(c.res.Call.GRPCStatus)[0]
-	hint := map[string]string{
-		"4":  "the server gave up at the check's grpc-timeout: it answers more slowly than the check waits",
-		"5":  "the server does not know the service the check asks about",
-		"7":  "the server refuses the check's credentials; set check.metadata",
-		"12": fmt.Sprintf("the server does not implement %s: a server of another service, or one without this health service", c.path()),
-		"14": "the server is not serving",
-		"16": "the server wants credentials; set check.metadata",
-	}[code]
-	if hint == "" {
-		return ""
+// statusAfter describes the grpc-status after a message that is not the
+// healthy one, when it is not OK.
+func (c *check) statusAfter() string {
+	if s := c.res.Call.GRPCStatus; s.Present && (!s.Valid() || s.Code != codes.OK) {
+		return fmt.Sprintf(", and grpc-status %s", s)
 	}
-	return ": " + hint
+	return ""
+}
+
+// goAwayText describes a GOAWAY frame: its code, last stream and debug
+// data.
+func goAwayText(f *Frame) string {
+	var code http2.ErrCode
+	if f.ErrorCode != nil {
+		code = *f.ErrorCode
+	}
+	var last uint32
+	if f.LastStreamID != nil {
+		last = *f.LastStreamID
+	}
+	s := fmt.Sprintf("%s last stream %d", code, last)
+	if f.DebugData != "" {
+		s += fmt.Sprintf(" %q", f.DebugData)
+	}
+	return s
+}
+
+// statusHints explain the usual cause of a gRPC status code in a check.
+var statusHints = map[codes.Code]string{
+	codes.DeadlineExceeded: "the server gave up at the check's grpc-timeout: it answers more slowly than the check waits",
+	codes.NotFound:         "the server does not know the service the check asks about",
+	codes.PermissionDenied: "the server refuses the check's credentials; set check.metadata",
+	codes.Unavailable:      "the server is not serving",
+	codes.Unauthenticated:  "the server wants credentials; set check.metadata",
+}
+
+// statusHint explains the usual cause of the call's gRPC status code.
+func (c *check) statusHint() string {
+	s := c.res.Call.GRPCStatus
+	if !s.Valid() {
+		return ": gRPC clients fail a call whose grpc-status is not a decimal number"
+	}
+	if s.Code == codes.Unimplemented {
+		return fmt.Sprintf(": the server does not implement %s: a server of another service, or one without this health service", c.path())
+	}
+	if hint, ok := statusHints[s.Code]; ok {
+		return ": " + hint
+	}
+	return ""
 }
 
 // path is the :path the check sent.
 func (c *check) path() string {
 	for _, f := range c.res.Sent.Frames {
-		if p := field(f, ":path"); p != "" {
+		if p, ok := f.field(":path"); ok {
 			return p
 		}
 	}
 	return "the check's method"
 }
 
-// healthy returns the healthy response, the message that the fragment's
-// last binary rule looks for.
+// healthy returns the healthy response: the contract's, or in a fragment
+// without one, the message that its last binary rule looks for.
 func (c *check) healthy() Message {
 	var m Message
+	var problem string
+	if c.f.Contract != nil {
+		if msgs := splitMessages(c.f.Contract.Healthy, &problem); len(msgs) == 1 && problem == "" {
+			m = msgs[0]
+		}
+		m.decode(c.f.Contract.ResponseType, c.opts.Files)
+		return m
+	}
 	for _, r := range c.f.Rules {
 		if r.Kind == ExpectBinary {
-			var problem string
 			if msgs := splitMessages(r.Data, &problem); len(msgs) == 1 && problem == "" {
 				m = msgs[0]
 			}
 		}
 	}
-	m.decode(c.f.ResponseType, c.opts.Files)
+	m.decode("", c.opts.Files)
 	return m
 }
 
-// healthyText describes the healthy response.
-func (c *check) healthyText() string {
-	return c.healthy().String()
+// notServingText describes the not-serving response of the contract.
+func (c *check) notServingText() string {
+	if c.f.Contract == nil || c.f.Contract.NotServing == nil {
+		return "its not-serving response"
+	}
+	var problem string
+	msgs := splitMessages(c.f.Contract.NotServing, &problem)
+	if len(msgs) != 1 {
+		return "its not-serving response"
+	}
+	msgs[0].decode(c.f.Contract.ResponseType, c.opts.Files)
+	return msgs[0].String()
 }
 
 // isTLSRecord reports whether b starts like a TLS record: an alert or a

@@ -1,6 +1,7 @@
 // Package protogentest builds protogen plugins from proto files written in
 // protobuf text format as FileDescriptorProtos, so that tests of the check
-// model and of the renderers run without protoc.
+// model and of the renderers run without protoc, and gives the example's
+// protos as a descriptor set.
 package protogentest
 
 import (
@@ -8,13 +9,17 @@ import (
 
 	"google.golang.org/protobuf/compiler/protogen"
 	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/pluginpb"
 
+	"github.com/haproxycheck/protoc-gen-haproxycheck/example/gen/helloworld"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/example/gen/servicestatus"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/checkmodel"
-	_ "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
+	haproxycheckv1 "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
 )
 
 // OptionsFile is the import path of our options.
@@ -113,4 +118,54 @@ service { name: "Greeter" options { [haproxycheck.v1.grpc_health] {check: {metad
 service { name: "Farewell" options { [haproxycheck.v1.grpc_health] {service_name: "" check: {
     authority: "10.0.0.1:8443" mode: MODE_HTTP tls: {insecure_skip_verify: true}} } }
   method { name: "SayBye" input_type: ".acme.greeter.HelloRequest" output_type: ".acme.greeter.HelloRequest" } }`,
+}
+
+// ExampleSet returns the example's proto files, as compiled into its
+// generated Go code, as a descriptor set with their imports, after edit
+// has changed the check settings of each service.
+func ExampleSet(t testing.TB, edit func(service string, c *haproxycheckv1.Check)) *descriptorpb.FileDescriptorSet {
+	t.Helper()
+	set := &descriptorpb.FileDescriptorSet{}
+	seen := map[string]bool{}
+	var add func(fd protoreflect.FileDescriptor)
+	add = func(fd protoreflect.FileDescriptor) {
+		if seen[fd.Path()] {
+			return
+		}
+		seen[fd.Path()] = true
+		for i := range fd.Imports().Len() {
+			add(fd.Imports().Get(i).FileDescriptor)
+		}
+		set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
+	}
+	add(helloworld.File_helloworld_greeter_proto)
+	add(servicestatus.File_servicestatus_servicestatus_proto)
+	if edit == nil {
+		return set
+	}
+	for _, f := range set.File {
+		for _, s := range f.Service {
+			name := f.GetPackage() + "." + s.GetName()
+			if proto.HasExtension(s.GetOptions(), haproxycheckv1.E_GrpcHealth) {
+				opt := proto.GetExtension(s.GetOptions(), haproxycheckv1.E_GrpcHealth).(*haproxycheckv1.GrpcHealthCheck)
+				opt.Check = editCheck(opt.Check, func(c *haproxycheckv1.Check) { edit(name, c) })
+			}
+			for _, m := range s.Method {
+				if proto.HasExtension(m.GetOptions(), haproxycheckv1.E_HealthRpc) {
+					opt := proto.GetExtension(m.GetOptions(), haproxycheckv1.E_HealthRpc).(*haproxycheckv1.HealthRPC)
+					opt.Check = editCheck(opt.Check, func(c *haproxycheckv1.Check) { edit(name, c) })
+				}
+			}
+		}
+	}
+	return set
+}
+
+// editCheck returns c, or a new Check when c is nil, after edit.
+func editCheck(c *haproxycheckv1.Check, edit func(*haproxycheckv1.Check)) *haproxycheckv1.Check {
+	if c == nil {
+		c = &haproxycheckv1.Check{}
+	}
+	edit(c)
+	return c
 }

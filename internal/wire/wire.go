@@ -28,6 +28,10 @@ import (
 // client-initiated stream of the connection (RFC 9113, section 5.1.1).
 const StreamID = 1
 
+// FrameHeaderLen is the length of an HTTP/2 frame header (RFC 9113,
+// section 4.1).
+const FrameHeaderLen = 9
+
 // MaxFramePayload is the largest frame payload a client may send before it
 // has seen the server's SETTINGS: the initial SETTINGS_MAX_FRAME_SIZE
 // (RFC 9113, section 6.5.2). The check sends its bytes blind, so the
@@ -205,37 +209,4 @@ func Message(msg []byte) []byte {
 	out := make([]byte, MessagePrefixLen, MessagePrefixLen+len(msg))
 	binary.BigEndian.PutUint32(out[1:], uint32(len(msg)))
 	return append(out, msg...)
-}
-
-// EndOfStreamFrame is the header of a frame that ends the check's call from
-// the server's side (RFC 9113, section 4.1).
-type EndOfStreamFrame struct {
-	// Length is the payload length, or AnyLength.
-	Length   int
-	Type     http2.FrameType
-	Flags    http2.Flags
-	StreamID uint32
-}
-
-// AnyLength is the Length of an EndOfStreamFrame whose payload may have any
-// length below 65536, the size of a header block of trailers.
-const AnyLength = -1
-
-// EndOfStream lists the frames that end the check's call: the trailers
-// (HEADERS with END_STREAM and END_HEADERS on stream 1, also a
-// Trailers-Only answer) and RST_STREAM on stream 1. A check waits for one
-// of these before it judges the answer, because a server's response
-// arrives in TCP segments of any size. GOAWAY is left out on purpose: its
-// header (type 7, no flags, stream 0) reads the same as a 7-byte DATA
-// frame's length byte followed by its type, flags and stream, which is
-// what a grpc.health.v1 answer starts with.
-var EndOfStream = []EndOfStreamFrame{
-	{Length: AnyLength, Type: http2.FrameHeaders, Flags: http2.FlagHeadersEndStream | http2.FlagHeadersEndHeaders, StreamID: StreamID},
-	{Length: 4, Type: http2.FrameRSTStream, StreamID: StreamID},
-}
-
-// Tail returns the type, flags and stream identifier of the frame header:
-// the part of it that does not depend on the length.
-func (f EndOfStreamFrame) Tail() []byte {
-	return binary.BigEndian.AppendUint32([]byte{byte(f.Type), byte(f.Flags)}, f.StreamID)
 }

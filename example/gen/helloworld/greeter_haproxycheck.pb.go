@@ -6,23 +6,67 @@
 package helloworld
 
 import (
+	context "context"
+	grpc "google.golang.org/grpc"
 	health "google.golang.org/grpc/health"
 	grpc_health_v1 "google.golang.org/grpc/health/grpc_health_v1"
+	time "time"
 )
 
-// GreeterHealthServiceName is the service name that HAProxy's generated check of
-// helloworld.Greeter asks grpc.health.v1.Health/Check about.
+// GreeterHealthServiceName is the service name that HAProxy's generated check
+// of helloworld.Greeter asks grpc.health.v1.Health/Check about.
 const GreeterHealthServiceName = "helloworld.Greeter"
 
-// SetGreeterServing reports to hs whether helloworld.Greeter is serving,
-// under GreeterHealthServiceName: HAProxy's check passes on SERVING and fails at once
-// on NOT_SERVING. Call it with true once the service is ready, and with false
-// to drain before shutdown or while a dependency has failed. Register hs
-// with grpc_health_v1.RegisterHealthServer. Safe for concurrent use.
+// SetGreeterServing reports to hs whether helloworld.Greeter is serving, under
+// GreeterHealthServiceName: HAProxy's check passes on SERVING, and drains a
+// server that is not serving at its first check: no new connections, the open
+// ones go on. Call it with true once the service is ready, and with false while
+// a dependency has failed; to stop the server, call StopGreeterGracefully.
+// Register hs with grpc_health_v1.RegisterHealthServer. Safe for concurrent
+// use.
 func SetGreeterServing(hs *health.Server, serving bool) {
 	status := grpc_health_v1.HealthCheckResponse_NOT_SERVING
 	if serving {
 		status = grpc_health_v1.HealthCheckResponse_SERVING
 	}
 	hs.SetServingStatus(GreeterHealthServiceName, status)
+}
+
+// GreeterDrainTime is the longest HAProxy's generated check of
+// helloworld.Greeter takes to stop sending new connections to a server once it
+// reports not serving: the next check starts within inter (2s) and takes at
+// most the check timeout (2s); HAProxy drains the server at that first check.
+// It follows from the same annotation as the check (without HAProxy's
+// spread-checks).
+const GreeterDrainTime = 4000 * time.Millisecond
+
+// StopGreeterGracefully drains srv of HAProxy's new connections and stops it,
+// so that no call fails: it reports every service of hs NOT_SERVING
+// (hs.Shutdown), waits GreeterDrainTime for HAProxy's checks to see it, lets
+// the calls in flight finish for at most grace (srv.GracefulStop, which also
+// tells clients to reconnect elsewhere), and then stops srv. When ctx is done,
+// it stops srv at once.
+func StopGreeterGracefully(ctx context.Context, srv *grpc.Server, hs *health.Server, grace time.Duration) {
+	hs.Shutdown()
+	drained := time.NewTimer(GreeterDrainTime)
+	defer drained.Stop()
+	select {
+	case <-drained.C:
+	case <-ctx.Done():
+		srv.Stop()
+		return
+	}
+	stopped := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(stopped)
+	}()
+	graceOver := time.NewTimer(grace)
+	defer graceOver.Stop()
+	select {
+	case <-stopped:
+	case <-graceOver.C:
+	case <-ctx.Done():
+	}
+	srv.Stop()
 }

@@ -7,19 +7,23 @@ package servicestatus
 
 import (
 	context "context"
+	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
 	proto "google.golang.org/protobuf/proto"
 	atomic "sync/atomic"
+	time "time"
 )
 
-// HealthCheckHealthResponder answers /servicestatus.HealthCheck/Check the way HAProxy's generated
-// check expects: with the healthy response while serving, and with
-// codes.Unavailable while not serving, which fails the check at once.
-// The zero value is serving and ready to use; it is safe for concurrent use.
+// HealthCheckHealthResponder answers /servicestatus.HealthCheck/Check the way
+// HAProxy's generated check expects: with the healthy response while serving,
+// and with codes.Unavailable while not serving; HAProxy marks a server that is
+// not serving DOWN after 3 checks in a row. The zero value is serving and ready
+// to use; it is safe for concurrent use.
 //
-// It implements HealthCheckServer; to implement the service's other RPCs,
-// embed a *HealthCheckHealthResponder in your server instead of UnimplementedHealthCheckServer.
+// It implements HealthCheckServer; to implement the service's other RPCs, embed
+// a *HealthCheckHealthResponder in your server instead of
+// UnimplementedHealthCheckServer.
 type HealthCheckHealthResponder struct {
 	UnimplementedHealthCheckServer
 	notServing atomic.Bool
@@ -27,8 +31,8 @@ type HealthCheckHealthResponder struct {
 
 var _ HealthCheckServer = (*HealthCheckHealthResponder)(nil)
 
-// SetServing sets whether Check answers healthy: false to drain before
-// shutdown or while a dependency has failed, true once ready again.
+// SetServing sets whether Check answers healthy: false while a dependency has
+// failed, true once ready again. To stop the server, call StopGracefully.
 func (r *HealthCheckHealthResponder) SetServing(serving bool) {
 	r.notServing.Store(!serving)
 }
@@ -51,7 +55,46 @@ func (r *HealthCheckHealthResponder) Check(context.Context, *HealthCheckRequest)
 	return resp, nil
 }
 
-// _HealthCheck_Check_healthyResponse is the response HAProxy's check expects, serialized:
+// _HealthCheck_Check_healthyResponse is the response HAProxy's check expects,
+// serialized:
 //
 //	Status: "MagicResponseCodeOK"
 var _HealthCheck_Check_healthyResponse = []byte("\n\x13MagicResponseCodeOK")
+
+// HealthCheckDrainTime is the longest HAProxy's generated check of
+// servicestatus.HealthCheck takes to stop sending new connections to a server
+// once it reports not serving: the next check starts within inter (2s) and
+// takes at most the check timeout (2s); HAProxy marks the server DOWN after 3
+// such checks, each within 2s of the one before. It follows from the same
+// annotation as the check (without HAProxy's spread-checks).
+const HealthCheckDrainTime = 12000 * time.Millisecond
+
+// StopGracefully drains srv of HAProxy's new connections and stops it, so that
+// no call fails: it reports not serving, waits HealthCheckDrainTime for
+// HAProxy's checks to see it, lets the calls in flight finish for at most grace
+// (srv.GracefulStop, which also tells clients to reconnect elsewhere), and then
+// stops srv. When ctx is done, it stops srv at once.
+func (r *HealthCheckHealthResponder) StopGracefully(ctx context.Context, srv *grpc.Server, grace time.Duration) {
+	r.SetServing(false)
+	drained := time.NewTimer(HealthCheckDrainTime)
+	defer drained.Stop()
+	select {
+	case <-drained.C:
+	case <-ctx.Done():
+		srv.Stop()
+		return
+	}
+	stopped := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(stopped)
+	}()
+	graceOver := time.NewTimer(grace)
+	defer graceOver.Stop()
+	select {
+	case <-stopped:
+	case <-graceOver.C:
+	case <-ctx.Done():
+	}
+	srv.Stop()
+}

@@ -63,6 +63,70 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// NotServing is what a check makes of a server that says it is not
+// serving. Every other answer that is not the healthy one (an error
+// status, another service's answer, SERVICE_UNKNOWN, no answer in time, a
+// refused connection) fails the check, and HAProxy marks the server DOWN
+// after fall checks in a row.
+type Check_NotServing int32
+
+const (
+	// The default: NOT_SERVING_DRAIN.
+	Check_NOT_SERVING_UNSPECIFIED Check_NotServing = 0
+	// Drain the server: the check ends with status L7OKC, which puts the
+	// server in HAProxy's NOLB state (DRAIN on the stats page) at the first
+	// such check. It gets no new load-balanced connections while the ones
+	// it has go on, HAProxy logs a warning ("is stopping") rather than an
+	// alert, and the next passing check makes it UP again. For deploys and
+	// scale-in: a server that reports not serving before it stops loses no
+	// call.
+	Check_NOT_SERVING_DRAIN Check_NotServing = 1
+	// Fail the check, as any other wrong answer: the server is DOWN after
+	// fall checks in a row, with an alert.
+	Check_NOT_SERVING_DOWN Check_NotServing = 2
+)
+
+// Enum value maps for Check_NotServing.
+var (
+	Check_NotServing_name = map[int32]string{
+		0: "NOT_SERVING_UNSPECIFIED",
+		1: "NOT_SERVING_DRAIN",
+		2: "NOT_SERVING_DOWN",
+	}
+	Check_NotServing_value = map[string]int32{
+		"NOT_SERVING_UNSPECIFIED": 0,
+		"NOT_SERVING_DRAIN":       1,
+		"NOT_SERVING_DOWN":        2,
+	}
+)
+
+func (x Check_NotServing) Enum() *Check_NotServing {
+	p := new(Check_NotServing)
+	*p = x
+	return p
+}
+
+func (x Check_NotServing) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Check_NotServing) Descriptor() protoreflect.EnumDescriptor {
+	return file_haproxycheck_v1_haproxycheck_proto_enumTypes[0].Descriptor()
+}
+
+func (Check_NotServing) Type() protoreflect.EnumType {
+	return &file_haproxycheck_v1_haproxycheck_proto_enumTypes[0]
+}
+
+func (x Check_NotServing) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Check_NotServing.Descriptor instead.
+func (Check_NotServing) EnumDescriptor() ([]byte, []int) {
+	return file_haproxycheck_v1_haproxycheck_proto_rawDescGZIP(), []int{2, 0}
+}
+
 // Mode is the generated backend's HAProxy mode.
 type Check_Mode int32
 
@@ -103,11 +167,11 @@ func (x Check_Mode) String() string {
 }
 
 func (Check_Mode) Descriptor() protoreflect.EnumDescriptor {
-	return file_haproxycheck_v1_haproxycheck_proto_enumTypes[0].Descriptor()
+	return file_haproxycheck_v1_haproxycheck_proto_enumTypes[1].Descriptor()
 }
 
 func (Check_Mode) Type() protoreflect.EnumType {
-	return &file_haproxycheck_v1_haproxycheck_proto_enumTypes[0]
+	return &file_haproxycheck_v1_haproxycheck_proto_enumTypes[1]
 }
 
 func (x Check_Mode) Number() protoreflect.EnumNumber {
@@ -116,13 +180,14 @@ func (x Check_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Check_Mode.Descriptor instead.
 func (Check_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_haproxycheck_v1_haproxycheck_proto_rawDescGZIP(), []int{2, 0}
+	return file_haproxycheck_v1_haproxycheck_proto_rawDescGZIP(), []int{2, 1}
 }
 
 // GrpcHealthCheck checks a service with the gRPC Health Checking Protocol
 // (https://github.com/grpc/grpc/blob/master/doc/health-checking.md). The
 // check asks grpc.health.v1.Health/Check for the service's status and is
-// healthy only on the exact answer SERVING.
+// healthy only on a successful call whose one message is SERVING. A server
+// that answers NOT_SERVING is drained (see Check.not_serving).
 type GrpcHealthCheck struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The service name sent in HealthCheckRequest.service. Unset: the full name
@@ -181,25 +246,30 @@ func (x *GrpcHealthCheck) GetCheck() *Check {
 }
 
 // HealthRPC makes a unary RPC the health check of its service. The check
-// sends the request and is healthy only when the server answers exactly the
-// expected response, as one complete gRPC message.
+// sends the request and is healthy only on a successful call (grpc-status
+// 0) whose one message is exactly the expected response.
 type HealthRPC struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The request, in protobuf text format of the RPC's input type, for example
-	// 'name: "haproxy"'. Empty: the input type's default (empty) message.
+	// 'name: "haproxy"'. Empty: the input type's default (empty) message. At
+	// most 16379 bytes serialized: the check sends it in one HTTP/2 DATA frame
+	// before it knows the server's settings.
 	Request string `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
 	// Required. The healthy response, in protobuf text format of the RPC's
 	// output type, for example 'Status: "MagicResponseCodeOK"'. It must not be
-	// the empty message: an empty response cannot tell healthy from sick.
+	// the empty message: an empty response cannot tell healthy from sick. At
+	// most 700 bytes serialized.
 	ExpectedResponse string `protobuf:"bytes,2,opt,name=expected_response,json=expectedResponse,proto3" json:"expected_response,omitempty"`
 	// How HAProxy reaches and judges the check.
 	Check *Check `protobuf:"bytes,3,opt,name=check,proto3" json:"check,omitempty"`
 	// The answer of a server that is not serving, in protobuf text format of
 	// the RPC's output type, for servers that answer with a message rather
-	// than an error status, for example 'Status: "Draining"'. It must differ
-	// from expected_response, so that the check fails on it; the generated Go
-	// responder answers it while not serving. Empty: not serving is answered
-	// with the status UNAVAILABLE.
+	// than an error status, for example 'Status: "Draining"'. The check
+	// drains a server that answers it (see Check.not_serving), and the
+	// generated Go responder answers it while not serving. expected_response
+	// must not hold it. Empty: not serving is answered with the status
+	// UNAVAILABLE, which a check cannot tell from a broken server, so it
+	// fails the check and the server goes DOWN after fall checks.
 	NotServingResponse string `protobuf:"bytes,4,opt,name=not_serving_response,json=notServingResponse,proto3" json:"not_serving_response,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
@@ -267,11 +337,12 @@ func (x *HealthRPC) GetNotServingResponse() string {
 // often it checks them. Every field is optional.
 type Check struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Name of the generated HAProxy backend: letters, digits, '_', '-' and '.'
-	// only. Default: the service's full name with '.' replaced by '_', for
-	// example "helloworld_Greeter".
+	// Name of the generated HAProxy backend: at most 100 letters, digits, '_',
+	// '-' and '.', starting with a letter or digit. Default: the service's
+	// full name with '.' replaced by '_', for example "helloworld_Greeter".
 	Backend string `protobuf:"bytes,1,opt,name=backend,proto3" json:"backend,omitempty"`
-	// The :authority header of the check request. Default: "localhost".
+	// The :authority header of the check request: host or host:port, at most
+	// 255 characters. Default: "localhost".
 	Authority string `protobuf:"bytes,2,opt,name=authority,proto3" json:"authority,omitempty"`
 	// Where the backend's servers come from.
 	Servers *Servers `protobuf:"bytes,3,opt,name=servers,proto3" json:"servers,omitempty"`
@@ -281,9 +352,9 @@ type Check struct {
 	Tls *TLS `protobuf:"bytes,5,opt,name=tls,proto3" json:"tls,omitempty"`
 	// Request metadata sent with the check, after the headers gRPC requires,
 	// in this order: for example {key: "x-api-key" value: "..."}. Keys are
-	// lower case and not reserved by gRPC; values are printable ASCII. The
-	// values are compiled into the generated check: put only what may be
-	// committed with it.
+	// lower case, at most 100 characters, and not reserved by gRPC; values are
+	// printable ASCII, at most 1000 characters. The values are compiled into
+	// the generated check: put only what may be committed with it.
 	Metadata []*Metadata `protobuf:"bytes,6,rep,name=metadata,proto3" json:"metadata,omitempty"`
 	// How the generated backend balances traffic.
 	Mode Check_Mode `protobuf:"varint,7,opt,name=mode,proto3,enum=haproxycheck.v1.Check_Mode" json:"mode,omitempty"`
@@ -291,7 +362,11 @@ type Check struct {
 	// "") rather than the service, as service_name: "" does. In a file's
 	// defaults it applies to every grpc_health check of the file, and to no
 	// health_rpc check.
-	WholeServer   bool `protobuf:"varint,8,opt,name=whole_server,json=wholeServer,proto3" json:"whole_server,omitempty"`
+	WholeServer bool `protobuf:"varint,8,opt,name=whole_server,json=wholeServer,proto3" json:"whole_server,omitempty"`
+	// What HAProxy does with a server that says it is not serving: one that
+	// answers grpc.health.v1's NOT_SERVING, or a health RPC's
+	// not_serving_response. Default: NOT_SERVING_DRAIN.
+	NotServing    Check_NotServing `protobuf:"varint,9,opt,name=not_serving,json=notServing,proto3,enum=haproxycheck.v1.Check_NotServing" json:"not_serving,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -380,6 +455,13 @@ func (x *Check) GetWholeServer() bool {
 		return x.WholeServer
 	}
 	return false
+}
+
+func (x *Check) GetNotServing() Check_NotServing {
+	if x != nil {
+		return x.NotServing
+	}
+	return Check_NOT_SERVING_UNSPECIFIED
 }
 
 // TLS checks the servers over TLS with ALPN h2, verifying their
@@ -511,17 +593,18 @@ func (x *Metadata) GetValue() string {
 // resolves to the servers, and HAProxy follows it as it changes.
 type Servers struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "host:port" of the servers. Default: the environment variable
-	// <BACKEND>_SERVERS read by HAProxy at startup, where <BACKEND> is the
-	// backend name in upper case with '-' and '.' replaced by '_', for example
+	// "host:port" of the servers, at most 255 characters. Default: the
+	// environment variable <BACKEND>_SERVERS read by HAProxy at startup, where
+	// <BACKEND> is the backend name in upper case with '-' and '.' replaced by
+	// '_', for example
 	// HELLOWORLD_GREETER_SERVERS=greeter.prod.svc.cluster.local:50051.
 	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
 	// How many server slots the template creates (the most servers the DNS
-	// name may resolve to). Default: 10.
+	// name may resolve to), at most 10000. Default: 10.
 	Count uint32 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
-	// Name of the HAProxy resolvers section used. Default: "default", the
-	// section HAProxy builds from /etc/resolv.conf unless one of that name is
-	// declared.
+	// Name of the HAProxy resolvers section used: at most 100 letters,
+	// digits, '_', '-' and '.'. Default: "default", the section HAProxy builds
+	// from /etc/resolv.conf unless one of that name is declared.
 	Resolvers string `protobuf:"bytes,3,opt,name=resolvers,proto3" json:"resolvers,omitempty"`
 	// The servers expect the PROXY protocol version 2 on every connection:
 	// traffic and checks send it ("send-proxy-v2 check-send-proxy").
@@ -589,7 +672,9 @@ func (x *Servers) GetSendProxyV2() bool {
 }
 
 // Timing is passed to HAProxy's server options of the same names; see
-// HAProxy's configuration manual, section 5.2. Zero means HAProxy's default.
+// HAProxy's configuration manual, section 5.2. Zero means the default.
+// Times are at most 2147483647 ms, and rise and fall at most 2147483647,
+// HAProxy's largest values.
 type Timing struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Milliseconds between two checks of a server (HAProxy "inter").
@@ -762,7 +847,7 @@ const file_haproxycheck_v1_haproxycheck_proto_rawDesc = "" +
 	"\arequest\x18\x01 \x01(\tR\arequest\x12+\n" +
 	"\x11expected_response\x18\x02 \x01(\tR\x10expectedResponse\x12,\n" +
 	"\x05check\x18\x03 \x01(\v2\x16.haproxycheck.v1.CheckR\x05check\x120\n" +
-	"\x14not_serving_response\x18\x04 \x01(\tR\x12notServingResponse\"\x92\x03\n" +
+	"\x14not_serving_response\x18\x04 \x01(\tR\x12notServingResponse\"\xae\x04\n" +
 	"\x05Check\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12\x1c\n" +
 	"\tauthority\x18\x02 \x01(\tR\tauthority\x122\n" +
@@ -771,7 +856,14 @@ const file_haproxycheck_v1_haproxycheck_proto_rawDesc = "" +
 	"\x03tls\x18\x05 \x01(\v2\x14.haproxycheck.v1.TLSR\x03tls\x125\n" +
 	"\bmetadata\x18\x06 \x03(\v2\x19.haproxycheck.v1.MetadataR\bmetadata\x12/\n" +
 	"\x04mode\x18\a \x01(\x0e2\x1b.haproxycheck.v1.Check.ModeR\x04mode\x12!\n" +
-	"\fwhole_server\x18\b \x01(\bR\vwholeServer\"9\n" +
+	"\fwhole_server\x18\b \x01(\bR\vwholeServer\x12B\n" +
+	"\vnot_serving\x18\t \x01(\x0e2!.haproxycheck.v1.Check.NotServingR\n" +
+	"notServing\"V\n" +
+	"\n" +
+	"NotServing\x12\x1b\n" +
+	"\x17NOT_SERVING_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11NOT_SERVING_DRAIN\x10\x01\x12\x14\n" +
+	"\x10NOT_SERVING_DOWN\x10\x02\"9\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bMODE_TCP\x10\x01\x12\r\n" +
@@ -816,41 +908,43 @@ func file_haproxycheck_v1_haproxycheck_proto_rawDescGZIP() []byte {
 	return file_haproxycheck_v1_haproxycheck_proto_rawDescData
 }
 
-var file_haproxycheck_v1_haproxycheck_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_haproxycheck_v1_haproxycheck_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_haproxycheck_v1_haproxycheck_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_haproxycheck_v1_haproxycheck_proto_goTypes = []any{
-	(Check_Mode)(0),                     // 0: haproxycheck.v1.Check.Mode
-	(*GrpcHealthCheck)(nil),             // 1: haproxycheck.v1.GrpcHealthCheck
-	(*HealthRPC)(nil),                   // 2: haproxycheck.v1.HealthRPC
-	(*Check)(nil),                       // 3: haproxycheck.v1.Check
-	(*TLS)(nil),                         // 4: haproxycheck.v1.TLS
-	(*Metadata)(nil),                    // 5: haproxycheck.v1.Metadata
-	(*Servers)(nil),                     // 6: haproxycheck.v1.Servers
-	(*Timing)(nil),                      // 7: haproxycheck.v1.Timing
-	(*descriptorpb.FileOptions)(nil),    // 8: google.protobuf.FileOptions
-	(*descriptorpb.ServiceOptions)(nil), // 9: google.protobuf.ServiceOptions
-	(*descriptorpb.MethodOptions)(nil),  // 10: google.protobuf.MethodOptions
+	(Check_NotServing)(0),               // 0: haproxycheck.v1.Check.NotServing
+	(Check_Mode)(0),                     // 1: haproxycheck.v1.Check.Mode
+	(*GrpcHealthCheck)(nil),             // 2: haproxycheck.v1.GrpcHealthCheck
+	(*HealthRPC)(nil),                   // 3: haproxycheck.v1.HealthRPC
+	(*Check)(nil),                       // 4: haproxycheck.v1.Check
+	(*TLS)(nil),                         // 5: haproxycheck.v1.TLS
+	(*Metadata)(nil),                    // 6: haproxycheck.v1.Metadata
+	(*Servers)(nil),                     // 7: haproxycheck.v1.Servers
+	(*Timing)(nil),                      // 8: haproxycheck.v1.Timing
+	(*descriptorpb.FileOptions)(nil),    // 9: google.protobuf.FileOptions
+	(*descriptorpb.ServiceOptions)(nil), // 10: google.protobuf.ServiceOptions
+	(*descriptorpb.MethodOptions)(nil),  // 11: google.protobuf.MethodOptions
 }
 var file_haproxycheck_v1_haproxycheck_proto_depIdxs = []int32{
-	3,  // 0: haproxycheck.v1.GrpcHealthCheck.check:type_name -> haproxycheck.v1.Check
-	3,  // 1: haproxycheck.v1.HealthRPC.check:type_name -> haproxycheck.v1.Check
-	6,  // 2: haproxycheck.v1.Check.servers:type_name -> haproxycheck.v1.Servers
-	7,  // 3: haproxycheck.v1.Check.timing:type_name -> haproxycheck.v1.Timing
-	4,  // 4: haproxycheck.v1.Check.tls:type_name -> haproxycheck.v1.TLS
-	5,  // 5: haproxycheck.v1.Check.metadata:type_name -> haproxycheck.v1.Metadata
-	0,  // 6: haproxycheck.v1.Check.mode:type_name -> haproxycheck.v1.Check.Mode
-	8,  // 7: haproxycheck.v1.defaults:extendee -> google.protobuf.FileOptions
-	9,  // 8: haproxycheck.v1.grpc_health:extendee -> google.protobuf.ServiceOptions
-	9,  // 9: haproxycheck.v1.no_check:extendee -> google.protobuf.ServiceOptions
-	10, // 10: haproxycheck.v1.health_rpc:extendee -> google.protobuf.MethodOptions
-	3,  // 11: haproxycheck.v1.defaults:type_name -> haproxycheck.v1.Check
-	1,  // 12: haproxycheck.v1.grpc_health:type_name -> haproxycheck.v1.GrpcHealthCheck
-	2,  // 13: haproxycheck.v1.health_rpc:type_name -> haproxycheck.v1.HealthRPC
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	11, // [11:14] is the sub-list for extension type_name
-	7,  // [7:11] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	4,  // 0: haproxycheck.v1.GrpcHealthCheck.check:type_name -> haproxycheck.v1.Check
+	4,  // 1: haproxycheck.v1.HealthRPC.check:type_name -> haproxycheck.v1.Check
+	7,  // 2: haproxycheck.v1.Check.servers:type_name -> haproxycheck.v1.Servers
+	8,  // 3: haproxycheck.v1.Check.timing:type_name -> haproxycheck.v1.Timing
+	5,  // 4: haproxycheck.v1.Check.tls:type_name -> haproxycheck.v1.TLS
+	6,  // 5: haproxycheck.v1.Check.metadata:type_name -> haproxycheck.v1.Metadata
+	1,  // 6: haproxycheck.v1.Check.mode:type_name -> haproxycheck.v1.Check.Mode
+	0,  // 7: haproxycheck.v1.Check.not_serving:type_name -> haproxycheck.v1.Check.NotServing
+	9,  // 8: haproxycheck.v1.defaults:extendee -> google.protobuf.FileOptions
+	10, // 9: haproxycheck.v1.grpc_health:extendee -> google.protobuf.ServiceOptions
+	10, // 10: haproxycheck.v1.no_check:extendee -> google.protobuf.ServiceOptions
+	11, // 11: haproxycheck.v1.health_rpc:extendee -> google.protobuf.MethodOptions
+	4,  // 12: haproxycheck.v1.defaults:type_name -> haproxycheck.v1.Check
+	2,  // 13: haproxycheck.v1.grpc_health:type_name -> haproxycheck.v1.GrpcHealthCheck
+	3,  // 14: haproxycheck.v1.health_rpc:type_name -> haproxycheck.v1.HealthRPC
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	12, // [12:15] is the sub-list for extension type_name
+	8,  // [8:12] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_haproxycheck_v1_haproxycheck_proto_init() }
@@ -864,7 +958,7 @@ func file_haproxycheck_v1_haproxycheck_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_haproxycheck_v1_haproxycheck_proto_rawDesc), len(file_haproxycheck_v1_haproxycheck_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   7,
 			NumExtensions: 4,
 			NumServices:   0,

@@ -1,4 +1,4 @@
-package probe
+package plugin
 
 import (
 	"errors"
@@ -10,13 +10,10 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/pluginpb"
 
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/checkmodel"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/fragment"
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/plugin"
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/version"
 )
 
-// CompileFragment returns the fragment that protoc-gen-haproxycheck
+// CompileFragment returns the fragment that protoc-gen-haproxycheck version
 // generates for service (its full name) from set, a FileDescriptorSet
 // that holds every file it imports (buf build -o, or protoc
 // --include_imports --descriptor_set_out), given the plugin's parameter
@@ -25,7 +22,7 @@ import (
 // generate the file that declares service, so every rule on annotations
 // and every parameter applies as in a plugin run; it asks for no Go code,
 // which does not change fragments.
-func CompileFragment(set *descriptorpb.FileDescriptorSet, service, parameter string) ([]byte, error) {
+func CompileFragment(set *descriptorpb.FileDescriptorSet, service, parameter, version string) ([]byte, error) {
 	req := &pluginpb.CodeGeneratorRequest{ProtoFile: set.GetFile()}
 	for _, f := range set.GetFile() {
 		for _, s := range f.GetService() {
@@ -46,11 +43,11 @@ func CompileFragment(set *descriptorpb.FileDescriptorSet, service, parameter str
 		params = append([]string{parameter}, params...)
 	}
 	req.Parameter = proto.String(strings.Join(params, ","))
-	resp := plugin.Generate(req, version.Version)
+	resp := Generate(req, version)
 	if resp.Error != nil {
 		return nil, errors.New(resp.GetError())
 	}
-	name := fragment.FileName(checkmodel.Check{Service: service})
+	name := fragment.FileName(service)
 	for _, f := range resp.GetFile() {
 		if path.Base(f.GetName()) == name {
 			return []byte(f.GetContent()), nil

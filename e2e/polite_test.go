@@ -1,4 +1,4 @@
-package probe_test
+package e2e
 
 import (
 	"fmt"
@@ -13,6 +13,7 @@ import (
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/dnstest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/haproxytest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
 	haproxycheckv1 "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
 )
@@ -68,9 +69,9 @@ func TestPoliteChecks(t *testing.T) {
 			dir := t.TempDir()
 			socket := filepath.Join(dir, "stats.sock")
 			haproxytest.Start(t, dir, socket, haproxytest.MainConfig(socket, dns.Addr), fragments, nil)
-			f := parse(t, probed.greeter)
+			f := parseFragment(t, probed.greeter)
 			for range politeChecks {
-				if res := run(t, f, probed.srv.Addr, probe.Options{Timeout: time.Second}); res.Verdict.Class != probe.Healthy {
+				if res := runProbe(t, f, probed.srv.Addr, probe.Options{Timeout: time.Second}); res.Verdict.Class != probe.Healthy {
 					t.Fatalf("probe: %s", res.Verdict.Reason)
 				}
 			}
@@ -116,15 +117,15 @@ func politeServer(t *testing.T, stack stacktest.Stack, stackIndex, n int) *polit
 // politeInter, with linger toggled when toggle is set, and returns them by
 // service.
 func (p *politeTarget) render(t *testing.T, stack stacktest.Stack, toggle bool) map[string]string {
-	set := exampleSet(t, func(service string, c *haproxycheckv1.Check) {
+	set := protogentest.ExampleSet(t, func(service string, c *haproxycheckv1.Check) {
 		c.Backend = strings.NewReplacer(".", "_", "-", "_").Replace(fmt.Sprintf("%s_%s_%s", stack, p.name, service))
 		c.Servers = &haproxycheckv1.Servers{Address: p.name + ":" + p.port, Count: 1}
 		c.Timing = &haproxycheckv1.Timing{InterMs: politeInter}
 	})
 	texts := map[string]string{}
-	for _, service := range []string{greeter, healthCheck} {
-		text := compile(t, set, service)
-		linger := parse(t, text).Connect.Linger
+	for _, service := range []string{greeterService, healthCheckService} {
+		text := compileFragment(t, set, service)
+		linger := parseFragment(t, text).Connect.Linger
 		p.what = fmt.Sprintf("HAProxy with the rendered fragments (linger %t)", linger)
 		if toggle {
 			text = withLinger(text, !linger)
@@ -132,7 +133,7 @@ func (p *politeTarget) render(t *testing.T, stack stacktest.Stack, toggle bool) 
 		}
 		texts[service] = string(text)
 	}
-	p.greeter = []byte(texts[greeter])
+	p.greeter = []byte(texts[greeterService])
 	return texts
 }
 

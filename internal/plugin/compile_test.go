@@ -1,4 +1,4 @@
-package probe_test
+package plugin_test
 
 import (
 	"os"
@@ -10,8 +10,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
 
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/plugin"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/version"
 	haproxycheckv1 "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
 )
 
@@ -44,19 +46,19 @@ func TestCompileFragmentLikeThePlugin(t *testing.T) {
 // compiles, that the plugin's rules on annotations apply, and that an
 // unknown service, or one without a check, is named.
 func TestCompileFragmentErrors(t *testing.T) {
-	set := exampleSet(t, nil)
+	set := protogentest.ExampleSet(t, nil)
 	for _, f := range set.File {
 		if f.GetName() == "helloworld/greeter.proto" {
 			f.Options.GoPackage = nil // as buf builds it outside managed mode
 		}
 	}
-	if _, err := probe.CompileFragment(set, greeter, ""); err != nil {
+	if _, err := plugin.CompileFragment(set, greeter, "", version.Version); err != nil {
 		t.Errorf("a file without go_package: %v", err)
 	}
-	if _, err := probe.CompileFragment(set, "helloworld.Nope", ""); err == nil || !strings.Contains(err.Error(), "declares service helloworld.Nope") {
+	if _, err := plugin.CompileFragment(set, "helloworld.Nope", "", version.Version); err == nil || !strings.Contains(err.Error(), "declares service helloworld.Nope") {
 		t.Errorf("unknown service: %v", err)
 	}
-	unannotated := exampleSet(t, nil)
+	unannotated := protogentest.ExampleSet(t, nil)
 	for _, f := range unannotated.File {
 		for _, svc := range f.Service {
 			if svc.Options != nil {
@@ -64,11 +66,37 @@ func TestCompileFragmentErrors(t *testing.T) {
 			}
 		}
 	}
-	if _, err := probe.CompileFragment(unannotated, greeter, ""); err == nil || !strings.Contains(err.Error(), "has no health check annotation") {
+	if _, err := plugin.CompileFragment(unannotated, greeter, "", version.Version); err == nil || !strings.Contains(err.Error(), "has no health check annotation") {
 		t.Errorf("service without a check: %v", err)
 	}
-	bad := exampleSet(t, func(_ string, c *haproxycheckv1.Check) { c.Backend = "bad name" })
-	if _, err := probe.CompileFragment(bad, greeter, ""); err == nil || !strings.Contains(err.Error(), "is not a safe HAProxy name") {
+	bad := protogentest.ExampleSet(t, func(_ string, c *haproxycheckv1.Check) { c.Backend = "bad name" })
+	if _, err := plugin.CompileFragment(bad, greeter, "", version.Version); err == nil || !strings.Contains(err.Error(), "is not a safe HAProxy name") {
 		t.Errorf("bad backend name: %v", err)
 	}
+}
+
+// The example's services, one of each kind of check.
+const (
+	greeter     = "helloworld.Greeter"        // through grpc.health.v1
+	healthCheck = "servicestatus.HealthCheck" // through its health RPC
+)
+
+// compile returns the fragment of service in set.
+func compile(t testing.TB, set *descriptorpb.FileDescriptorSet, service string) []byte {
+	t.Helper()
+	text, err := plugin.CompileFragment(set, service, "", version.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
+}
+
+// exampleFragment returns the example's committed fragment of service.
+func exampleFragment(t testing.TB, service string) []byte {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "example", "gen", "haproxy", service+".cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
 }
