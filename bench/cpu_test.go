@@ -234,7 +234,7 @@ func measureHAProxyCPU(t *testing.T, r *report, checked generated) {
 	var results []haproxyCPUResult
 	for _, run := range runs {
 		t.Run(run.backend.name, func(t *testing.T) {
-			hap := startHAProxy(t, dns.Addr, []backendConfig{run.backend})
+			hap := startBenchHAProxy(t, dns.Addr, []backendConfig{run.backend})
 			waitUntil(t, fmt.Sprintf("all %d servers UP after passed checks", cpuServers), time.Minute, 100*time.Millisecond, func() bool {
 				servers, err := hap.Servers(run.backend.name)
 				if err != nil {

@@ -54,13 +54,12 @@ type backendConfig struct {
 	config []byte
 }
 
-// startHAProxy runs HAProxy with the test main configuration, a resolvers
+// startBenchHAProxy runs HAProxy with the test main configuration, a resolvers
 // section "bench" that asks dnsAddr and accepts answers of up to 8 KiB
 // (hundreds of servers), and backends, each in a file of its own.
-func startHAProxy(t *testing.T, dnsAddr string, backends []backendConfig) benchHAProxy {
+func startBenchHAProxy(t *testing.T, dnsAddr string, backends []backendConfig) benchHAProxy {
 	dir := t.TempDir()
-	socket := filepath.Join(dir, "stats.sock")
-	main := haproxytest.MainConfig(socket, dnsAddr) + fmt.Sprintf(`
+	resolvers := fmt.Sprintf(`
 resolvers %s
     nameserver test %s
     accepted_payload_size 8192
@@ -78,7 +77,7 @@ resolvers %s
 		}
 		files = append(files, path)
 	}
-	hap := haproxytest.Start(t, dir, socket, main, files, nil)
+	hap := haproxytest.Run(t, dnsAddr, resolvers, files, nil)
 	return benchHAProxy{HAProxy: hap, pid: pidWithArg(t, files[0])}
 }
 
@@ -144,7 +143,7 @@ func haproxyTiming(t *testing.T, stack stacktest.Stack, subnet string, checks []
 		}
 		backends = append(backends, g.backendFor("toggled_"+g.backend, toggledName+":"+port(t, toggled.Addr), 1, timingInterMS))
 	}
-	hap := startHAProxy(t, dns.Addr, backends)
+	hap := startBenchHAProxy(t, dns.Addr, backends)
 
 	checked := func() bool {
 		for name := range kindOf {

@@ -111,7 +111,5 @@ func startHAProxy(t *testing.T, fragments []string, extra, name string, ips []st
 	for _, v := range envVars {
 		env = append(env, v+"="+name+":"+port)
 	}
-	dir := t.TempDir()
-	socket := filepath.Join(dir, "stats.sock")
-	return haproxytest.Start(t, dir, socket, haproxytest.MainConfig(socket, dns.Addr)+extra, fragments, env)
+	return haproxytest.Run(t, dns.Addr, extra, fragments, env)
 }

@@ -68,6 +68,18 @@ resolvers default
 `, socket, dnsAddr)
 }
 
+// Run runs haproxy, as Start does, on the test main configuration
+// (MainConfig, with its stats socket in a temporary directory and its
+// resolvers asking the DNS server at dnsAddr) followed by extra sections,
+// and on the files and directories in fragments, with env added to its
+// environment.
+func Run(t testing.TB, dnsAddr, extra string, fragments, env []string) *HAProxy {
+	t.Helper()
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "stats.sock")
+	return Start(t, dir, socket, MainConfig(socket, dnsAddr)+extra, fragments, env)
+}
+
 // Start writes main as the main configuration, runs haproxy in the
 // foreground on it and on the files and directories in fragments, with env
 // added to its environment, and stops it when the test ends. main must
