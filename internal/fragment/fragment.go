@@ -60,6 +60,7 @@ func Contract(c checkmodel.Check) contract.Line {
 		ResponseType:     c.Answers.Healthy.Type,
 		Healthy:          c.Answers.Healthy.GRPC,
 		NotServingDrains: c.Answers.Drains(),
+		DrainTime:        c.DrainTime(),
 	}
 	if c.Answers.NotServing.Type != "" {
 		l.NotServing = c.Answers.NotServing.GRPC
@@ -133,6 +134,10 @@ func (w *writer) header(source, version string, c checkmodel.Check) {
 		w.line("# A server that answers not serving is drained (NOLB) at that check:")
 		w.line("# no new connections, the open ones go on.")
 	}
+	w.line("#")
+	w.line("# To stop a server without failing a call: make it say it is not serving,")
+	w.line("# wait %v (the drain time: until HAProxy sends it no new connections),", c.DrainTime())
+	w.line("# then stop it gracefully, letting the calls in flight finish.")
 	w.line("#")
 	w.servers(c.Backend)
 	w.tls(c.Backend.TLS)

@@ -23,7 +23,7 @@ func TestParseExampleFragment(t *testing.T) {
 	}
 	want := &contract.Line{
 		RequestType: "grpc.health.v1.HealthCheckRequest", ResponseType: "grpc.health.v1.HealthCheckResponse",
-		Healthy: serving, NotServing: notServing, NotServingDrains: true,
+		Healthy: serving, NotServing: notServing, NotServingDrains: true, DrainTime: 4 * time.Second,
 	}
 	if !reflect.DeepEqual(f.Contract, want) {
 		t.Errorf("contract %+v, want %+v", f.Contract, want)

@@ -2,7 +2,7 @@
 // finding in it, besides HAProxy's own directives: one comment line, the
 // contract line, that names what the check's rules judge.
 //
-//	# haproxycheck-contract: v1 request=grpc.health.v1.HealthCheckRequest response=grpc.health.v1.HealthCheckResponse healthy=00000000020801 not-serving=00000000020802 not-serving-drains=true
+//	# haproxycheck-contract: v1 request=grpc.health.v1.HealthCheckRequest response=grpc.health.v1.HealthCheckResponse healthy=00000000020801 not-serving=00000000020802 not-serving-drains=true drain-time=4000ms
 //
 // The fragment renderer (internal/fragment) writes it, and the probe
 // (internal/probe) reads it; neither reads what the other writes in any
@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Prefix starts the contract line.
@@ -38,6 +39,10 @@ type Line struct {
 	// NotServingDrains reports whether the check drains a server that
 	// answers NotServing (status L7OKC) rather than failing it.
 	NotServingDrains bool
+	// DrainTime is the longest HAProxy takes, with the check's timing, to
+	// stop sending new connections to a server once it says it is not
+	// serving: how long a server waits before it stops.
+	DrainTime time.Duration
 }
 
 // String returns the line as a fragment holds it.
@@ -46,8 +51,8 @@ func (l Line) String() string {
 	if l.NotServing != nil {
 		notServing = hex.EncodeToString(l.NotServing)
 	}
-	return fmt.Sprintf("%s %s request=%s response=%s healthy=%s not-serving=%s not-serving-drains=%t",
-		Prefix, Version, l.RequestType, l.ResponseType, hex.EncodeToString(l.Healthy), notServing, l.NotServingDrains)
+	return fmt.Sprintf("%s %s request=%s response=%s healthy=%s not-serving=%s not-serving-drains=%t drain-time=%dms",
+		Prefix, Version, l.RequestType, l.ResponseType, hex.EncodeToString(l.Healthy), notServing, l.NotServingDrains, l.DrainTime.Milliseconds())
 }
 
 // Parse reads line, which starts with Prefix.
@@ -82,6 +87,13 @@ func Parse(line string) (Line, error) {
 			}
 		case "not-serving-drains":
 			l.NotServingDrains, err = strconv.ParseBool(value)
+		case "drain-time":
+			ms, ok := strings.CutSuffix(value, "ms")
+			var n uint64
+			if n, err = strconv.ParseUint(ms, 10, 32); err == nil && !ok {
+				err = fmt.Errorf("want milliseconds, such as 4000ms")
+			}
+			l.DrainTime = time.Duration(n) * time.Millisecond
 		default:
 			err = fmt.Errorf("unknown key")
 		}
@@ -89,7 +101,7 @@ func Parse(line string) (Line, error) {
 			return Line{}, fmt.Errorf("contract: %s: %v", w, err)
 		}
 	}
-	for _, key := range []string{"request", "response", "healthy", "not-serving", "not-serving-drains"} {
+	for _, key := range []string{"request", "response", "healthy", "not-serving", "not-serving-drains", "drain-time"} {
 		if !seen[key] {
 			return Line{}, fmt.Errorf("contract: %s is missing", key)
 		}
