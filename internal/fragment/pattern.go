@@ -236,9 +236,10 @@ func headerBlock(set []byte) string {
 // answer: at a frame boundary, a complete header block that ends stream 1
 // (trailers, or a Trailers-Only answer), DATA that ends stream 1, a
 // RST_STREAM of stream 1, a GOAWAY that refuses stream 1, response
-// headers with a :status other than 200, or bytes that cannot start a
-// frame; or an answer that does not start with a SETTINGS frame, and so
-// is not HTTP/2 at all.
+// headers with a :status other than 200, a HEADERS or CONTINUATION frame
+// of stream 1 with flags that HTTP/2 does not define, or bytes that
+// cannot start a frame; or an answer that does not start with a SETTINGS
+// frame, and so is not HTTP/2 at all.
 func EndOfCallPattern() string {
 	stop := []string{
 		"(?:" + headerBlock(endStreamFlags) + ")",
@@ -247,6 +248,10 @@ func EndOfCallPattern() string {
 		header(http2.FrameGoAway, nil, 0) + `[\x00\x80]\x00\x00\x00`,
 		"(?=" + header(http2.FrameHeaders, headersFlags, wire.StreamID) + ").{9}(?&P)(?&U)*+(?!" + statusOK + ")(?:" + statusAny + ")",
 		`(?!\x00(?:` + byteRange(0, maxLengthHigh) + `|\z)).`,
+		// Flags that HTTP/2 does not define, which a server must not send,
+		// on a frame that the patterns read.
+		`\x00` + byteRange(0, maxLengthHigh) + ".(?:" + literal([]byte{byte(http2.FrameHeaders)}) + "[^" + literal(headersFlags) + "]" +
+			"|" + literal([]byte{byte(http2.FrameContinuation)}) + "[^" + literal(append(continuationMoreFlags, continuationEndFlags...)) + "])" + streamID(wire.StreamID),
 	}
 	defs := append(frameSubpatterns(), blockSubpatterns()...)
 	defs = append(defs, subpattern{name: "S", body: strings.Join(stop, "|"), uses: []string{"F", "C", "P", "U"}})
@@ -256,11 +261,11 @@ func EndOfCallPattern() string {
 }
 
 // CallPattern is the pattern of a successful call whose only message is
-// message, a gRPC Length-Prefixed-Message: response headers with
-// :status 200, the message alone in one DATA frame, and trailers with
-// grpc-status 0, on stream 1; frames of other streams, and of types that
-// do not carry the call, may come between them, and empty DATA frames
-// around the message.
+// message, a gRPC Length-Prefixed-Message: after the server's SETTINGS,
+// response headers with :status 200, the message alone in one DATA frame,
+// and trailers with grpc-status 0, on stream 1; frames of other streams,
+// and of types that do not carry the call, may come between them, and
+// empty DATA frames around the message.
 func CallPattern(message []byte) string {
 	n := len(message)
 	data := literal([]byte{0, byte(n >> 8), byte(n), byte(http2.FrameData), 0}) + streamID(wire.StreamID) + literal(message)
@@ -284,7 +289,7 @@ func CallPattern(message []byte) string {
 		// CONTINUATION frame headers.
 		subpattern{name: "G", body: grpcStatusZero(), uses: []string{"K"}},
 	)
-	body := "(?&O)*+(?&R)(?&E)*+" + data + "(?&E)*+" +
+	body := "(?=" + header(http2.FrameSettings, nil, 0) + ")(?&O)*+(?&R)(?&E)*+" + data + "(?&E)*+" +
 		"(?=" + header(http2.FrameHeaders, endStreamFlags, wire.StreamID) + ").{9}(?=.*?(?&G))"
 	return compose(body, defs, "O", "E", "R", "G")
 }

@@ -93,7 +93,10 @@ func stopsCall(a []byte, off int) bool {
 		return false
 	}
 	switch {
-	case h.typ == http2.FrameHeaders && h.stream == wire.StreamID && legalHeadersFlags(h.flags):
+	case h.typ == http2.FrameHeaders && h.stream == wire.StreamID && !legalHeadersFlags(h.flags),
+		h.typ == http2.FrameContinuation && h.stream == wire.StreamID && h.flags != 0 && h.flags != http2.FlagContinuationEndHeaders:
+		return true // flags that HTTP/2 does not define
+	case h.typ == http2.FrameHeaders && h.stream == wire.StreamID:
 		if _, ok := headerBlockEnd(a, off); ok && h.flags.Has(http2.FlagHeadersEndStream) {
 			return true
 		}
@@ -246,6 +249,9 @@ func skipOthers(a []byte, off int, empty bool) int {
 // on a: a successful call whose only message is message, a gRPC
 // Length-Prefixed-Message.
 func successfulCall(a, message []byte) bool {
+	if s, ok := headerAt(a, 0); !ok || s.typ != http2.FrameSettings || s.stream != 0 {
+		return false
+	}
 	off := skipOthers(a, 0, false)
 	h, ok := headerAt(a, off)
 	if !ok || h.typ != http2.FrameHeaders || h.stream != wire.StreamID || !legalHeadersFlags(h.flags) || h.flags.Has(http2.FlagHeadersEndStream) {
@@ -347,10 +353,14 @@ func skipContinuation(a []byte, p int) int {
 	return p
 }
 
-// judgement is what a generated fragment's expect rules decide on an
-// answer, by its contract line: the status that ends the check, or
-// StatusNone while they wait for more.
-func judgement(l contract.Line, a []byte, lastRead bool) Status {
+// judgement is what a generated fragment's expect rules decide on
+// received, the answer in HAProxy's check buffer, by the fragment's
+// contract line: the status that ends the check, or StatusNone while they
+// wait for more. Like HAProxy, it stops waiting once the buffer is full,
+// and its patterns see the buffer less its last byte.
+func judgement(l contract.Line, received []byte, lastRead bool) Status {
+	lastRead = lastRead || len(received) >= bufSize
+	a := received[:min(len(received), bufSize-1)]
 	switch {
 	case !endOfCall(a) && !lastRead:
 		return StatusNone
