@@ -600,6 +600,79 @@ func TestServeSplit(t *testing.T) {
 	}
 }
 
+// TestServeAt serves on a chosen loopback address, split within a bound:
+// the answer comes whole, in no more pieces than the bound allows.
+func TestServeAt(t *testing.T) {
+	a := answerNamed(t, "size-16382")
+	opts := h2answer.ServeOptions{Addr: "127.0.0.2:0", Split: true, Within: 100 * time.Millisecond}
+	addr := h2answer.Serve(t, a, h2answer.HealthMessages, opts)
+	if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.2" {
+		t.Fatalf("Serve at %s listens on %s", opts.Addr, addr)
+	}
+	start := time.Now()
+	reads := exchange(t, addr, a.Bytes(h2answer.HealthMessages), a.Close)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the answer split within %v took %v", opts.Within, took)
+	}
+	if reads < 2 || reads > 100 {
+		t.Errorf("the %d bytes came in %d reads, want between 2 and 100 pieces", len(a.Bytes(h2answer.HealthMessages)), reads)
+	}
+}
+
+// TestPieces checks where split answers are cut: at every byte without a
+// bound, and with one, at every byte of each frame header and of the
+// bytes around it, in no more pieces than the bound.
+func TestPieces(t *testing.T) {
+	for _, a := range allAnswers() {
+		answer := a.Bytes(h2answer.HealthMessages)
+		if ends := h2answer.Pieces(answer, 0); len(ends) != len(answer) || ends[len(ends)-1] != len(answer) {
+			t.Errorf("%s: %d pieces of %d bytes without a bound", a.Name, len(ends), len(answer))
+		}
+		const bound = 300
+		ends := h2answer.Pieces(answer, bound)
+		if len(ends) > bound || len(ends) == 0 || ends[len(ends)-1] != len(answer) {
+			t.Errorf("%s: %d pieces ending at %d for %d bytes, bound %d", a.Name, len(ends), ends[len(ends)-1], len(answer), bound)
+			continue
+		}
+		cut := map[int]bool{0: true}
+		for i, end := range ends {
+			if i > 0 && end <= ends[i-1] {
+				t.Errorf("%s: pieces end at %d, then %d", a.Name, ends[i-1], end)
+			}
+			cut[end] = true
+		}
+		if len(answer) <= bound {
+			if len(ends) != len(answer) {
+				t.Errorf("%s: %d bytes in %d pieces, want one a byte", a.Name, len(answer), len(ends))
+			}
+			continue
+		}
+		for _, start := range frameStarts(answer) {
+			for i := start; i <= start+9; i++ {
+				if !cut[i] {
+					t.Errorf("%s: no cut at %d, in the frame header at %d", a.Name, i, start)
+					break
+				}
+			}
+		}
+	}
+}
+
+// frameStarts returns the offsets of the whole frames at the answer's
+// start.
+func frameStarts(answer []byte) []int {
+	var starts []int
+	for off := 0; off+9 <= len(answer); {
+		length := int(answer[off])<<16 | int(answer[off+1])<<8 | int(answer[off+2])
+		if off+9+length > len(answer) {
+			break
+		}
+		starts = append(starts, off)
+		off += 9 + length
+	}
+	return starts
+}
+
 // TestServeWaitsForRequest checks that the answer comes only once the
 // request's stream has ended, as a server answers a unary call.
 func TestServeWaitsForRequest(t *testing.T) {
