@@ -6,9 +6,10 @@
 // The three servers share one command line and one output, so a test runs
 // the same case on every stack: each serves servicestatus.HealthCheck,
 // grpc.health.v1.Health and helloworld.Greeter (or the services chosen),
-// switches between serving and not serving on SIGUSR1 and SIGUSR2, and
-// prints one JSON line per call, which Server.Calls returns, so that a test
-// can check what HAProxy sent.
+// switches between serving and not serving on SIGUSR1 and SIGUSR2, stops
+// gracefully on SIGTERM (Server.StopGracefully) as its stack should behind
+// HAProxy's generated checks, and prints one JSON line per call, which
+// Server.Calls returns, so that a test can check what HAProxy sent.
 //
 // A missing runtime (node, npm, /usr/bin/python3 with its grpc module,
 // protoc) skips the test, or fails it where testenv.RequireToolsEnv is set.
@@ -23,8 +24,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -64,6 +67,14 @@ type Options struct {
 	// the stack's own logging (GRPC_GO_LOG_SEVERITY_LEVEL, GRPC_VERBOSITY,
 	// GRPC_NODE_VERBOSITY), which Log returns.
 	Env []string
+	// DrainTime is how long the server reports not serving on SIGTERM
+	// before it stops: the drain time of the fragment that checks it
+	// (contract.Line.DrainTime), never a guess. Zero stops at once after
+	// reporting not serving.
+	DrainTime time.Duration
+	// Grace bounds how long the calls in flight may take to finish after
+	// the drain time; the servers' default, 10 s, when zero.
+	Grace time.Duration
 }
 
 // args returns the options as command-line arguments.
@@ -85,7 +96,19 @@ func (o Options) args() []string {
 	if o.TLSCert != "" || o.TLSKey != "" {
 		args = append(args, "--tls-cert", o.TLSCert, "--tls-key", o.TLSKey)
 	}
+	if o.DrainTime > 0 {
+		args = append(args, "--drain-time", durationArg(o.DrainTime))
+	}
+	if o.Grace > 0 {
+		args = append(args, "--grace", durationArg(o.Grace))
+	}
 	return args
+}
+
+// durationArg formats d for the servers' duration flags, which take Go's
+// form, in whole milliseconds.
+func durationArg(d time.Duration) string {
+	return fmt.Sprintf("%dms", d.Milliseconds())
 }
 
 // Call is one call that a server received, as it reported it.
@@ -119,6 +142,9 @@ type Server struct {
 	exited chan struct{} // closed once the process has exited and its output is read
 
 	stopOnce sync.Once
+	// ending is set once the test has begun to stop the server
+	// (StopGracefully, Terminate or Kill), so that its exit is expected.
+	ending atomic.Bool
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever the state below changes
@@ -131,14 +157,14 @@ type Server struct {
 	waitErr error // the process's exit, once exited is closed
 }
 
-// stopTimeout bounds how long a server has to exit after SIGTERM before it
+// stopTimeout bounds how long a server has to exit after SIGINT before it
 // is killed.
 const stopTimeout = 10 * time.Second
 
 // Start starts a server of stack with opts, waits (at most 30 s) until it
 // accepts connections, and stops it when the test ends. It fails the test
 // if the server exits before it is stopped, or does not exit cleanly on
-// SIGTERM.
+// SIGINT or SIGTERM.
 func Start(t testing.TB, stack Stack, opts Options) *Server {
 	t.Helper()
 	name, args := command(t, stack)
@@ -245,9 +271,11 @@ func (s *Server) WaitCall(t testing.TB, pred func(Call) bool, timeout time.Durat
 	return found
 }
 
-// Stop stops the server now: SIGTERM, then SIGKILL if it has not exited
+// Stop stops the server now: SIGINT, then SIGKILL if it has not exited
 // within 10 s. It fails the test if the server had exited before, or did not
-// exit cleanly. Only the first Stop of a server does anything.
+// exit cleanly. Only the first Stop of a server does anything, and nothing
+// after StopGracefully, Terminate or Kill but bounding the wait for its
+// exit.
 func (s *Server) Stop(t testing.TB) {
 	t.Helper()
 	s.stopOnce.Do(func() {
@@ -261,21 +289,89 @@ func (s *Server) Stop(t testing.TB) {
 func (s *Server) stop() error {
 	select {
 	case <-s.exited:
+		if s.ending.Load() {
+			return nil // the test has seen to its exit
+		}
 		return fmt.Errorf("exited before it was stopped: %v", s.exitErr())
 	default:
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-s.exited:
-		if err := s.exitErr(); err != nil {
-			return fmt.Errorf("on SIGTERM: %v", err)
+		if err := s.exitErr(); err != nil && !s.ending.Load() {
+			return fmt.Errorf("on SIGINT: %v", err)
 		}
 		return nil
 	case <-time.After(stopTimeout):
 		_ = s.cmd.Process.Kill()
 		<-s.exited
-		return fmt.Errorf("did not exit within %v of SIGTERM; killed", stopTimeout)
+		return fmt.Errorf("did not exit within %v of SIGINT; killed", stopTimeout)
 	}
+}
+
+// Terminate sends the server SIGTERM, which starts its graceful stop, and
+// waits (at most 10 s) until it reports not serving: from then on it
+// drains, for Options.DrainTime, before it stops. WaitExit waits for its
+// exit.
+func (s *Server) Terminate(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	seen := len(s.serving)
+	s.mu.Unlock()
+	s.ending.Store(true)
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("signalling %s: %v", s, err)
+	}
+	reported := func() bool { return slices.Contains(s.serving[seen:], false) }
+	if !s.await(10*time.Second, reported) {
+		t.Fatalf("%s did not report serving false within 10s of SIGTERM (exited: %v)", s, s.exitErr())
+	}
+}
+
+// WaitExit waits, at most timeout, until the server has exited, and fails
+// the test unless it exited with status 0. A server still running after
+// timeout is killed.
+func (s *Server) WaitExit(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	select {
+	case <-s.exited:
+	case <-time.After(timeout):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		t.Fatalf("%s did not exit within %v; killed", s, timeout)
+	}
+	if err := s.exitErr(); err != nil {
+		t.Fatalf("%s exited: %v", s, err)
+	}
+}
+
+// StopGracefully stops the server as SIGTERM stops it (Terminate), and
+// waits, at most timeout, until it has exited with status 0 (WaitExit).
+func (s *Server) StopGracefully(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	s.Terminate(t)
+	s.WaitExit(t, timeout)
+}
+
+// Kill kills the server with SIGKILL, as a crash would end it, and waits
+// (at most 10 s) until it is gone: its connections are closed once Kill
+// returns.
+func (s *Server) Kill(t testing.TB) {
+	t.Helper()
+	s.ending.Store(true)
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatalf("killing %s: %v", s, err)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not exit within 10s of SIGKILL", s)
+	}
+}
+
+// Exited returns a channel that is closed once the server has exited.
+func (s *Server) Exited() <-chan struct{} {
+	return s.exited
 }
 
 // String describes the server for messages: its stack and address.

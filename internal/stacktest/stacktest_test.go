@@ -178,3 +178,54 @@ func TestOptions(t *testing.T) {
 		}
 	})
 }
+
+// TestGracefulStop stops the servers as SIGTERM does: every name reports
+// NOT_SERVING at once, calls are still served while the server drains, it
+// exits 0 once the drain time is over and not before, and SIGINT during the
+// drain stops it at once.
+func TestGracefulStop(t *testing.T) {
+	forEachStack(t, func(t *testing.T, stack stacktest.Stack) {
+		const drain = 1500 * time.Millisecond
+		s := stacktest.Start(t, stack, stacktest.Options{ID: "draining", DrainTime: drain, Grace: 5 * time.Second})
+		conn := dial(t, s.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		checkServing(t, conn, true)
+		start := time.Now()
+		s.Terminate(t)
+		checkServing(t, conn, false)
+		sayHello(t, s, conn, "draining")
+		s.WaitExit(t, drain+10*time.Second)
+		if took := time.Since(start); took < drain {
+			t.Errorf("exited %v after SIGTERM, before the drain time %v", took, drain)
+		}
+		if c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second); err == nil {
+			c.Close()
+			t.Errorf("a stopped server still accepts connections at %s", s.Addr)
+		}
+
+		s = stacktest.Start(t, stack, stacktest.Options{DrainTime: time.Minute})
+		s.Terminate(t)
+		start = time.Now()
+		s.Stop(t)
+		select {
+		case <-s.Exited():
+		default:
+			t.Fatal("Stop returned before the server exited")
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("SIGINT while draining for a minute: exited after %v, want at once", took)
+		}
+	})
+}
+
+// TestKill kills the servers: they are gone when Kill returns, and the end
+// of the test does not take their exit for a failure.
+func TestKill(t *testing.T) {
+	forEachStack(t, func(t *testing.T, stack stacktest.Stack) {
+		s := stacktest.Start(t, stack, stacktest.Options{})
+		s.Kill(t)
+		if c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second); err == nil {
+			c.Close()
+			t.Errorf("a killed server still accepts connections at %s", s.Addr)
+		}
+	})
+}

@@ -5,16 +5,24 @@
 //
 //	goserver --addr HOST:PORT [--services servicestatus,greeter,health]
 //	         [--id ID] [--not-serving] [--tls-cert FILE --tls-key FILE]
+//	         [--drain-time DURATION] [--grace DURATION]
 //
 // It serves servicestatus.HealthCheck through the generated
 // HealthCheckHealthResponder, grpc.health.v1.Health through grpc-go's health
 // server (SERVING for "", "helloworld.Greeter" and
 // "servicestatus.HealthCheck") and helloworld.Greeter, whose reply names
-// --id. SIGUSR1 makes it not serving, SIGUSR2 serving again; SIGTERM and
-// SIGINT stop it. On standard output it prints "listening HOST:PORT" once it
-// accepts connections, "serving true" or "serving false" after each change
-// of state, and one JSON line per call with the method, the :authority, the
-// user agent and the metadata it received.
+// --id. SIGUSR1 makes it not serving, SIGUSR2 serving again. SIGTERM stops
+// it gracefully, as grpc-go servers behind HAProxy's generated checks should
+// stop: it reports not serving on every name (which drains it from HAProxy
+// at the next check), waits --drain-time (the drain-time of the fragment's
+// contract line), lets the calls in flight finish for at most --grace
+// (GracefulStop, which also sends clients a GOAWAY), then stops (Stop) and
+// exits 0; SIGUSR1 and SIGUSR2 no longer change its state then. SIGINT, or
+// a second SIGTERM, stops it at once. On standard output
+// it prints "listening HOST:PORT" once it accepts connections, "serving
+// true" or "serving false" after each change of state (SIGTERM's
+// included), and one JSON line per call with the method, the :authority,
+// the user agent and the metadata it received.
 package main
 
 import (
@@ -30,6 +38,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -110,15 +119,26 @@ func main() {
 	notServing := flag.Bool("not-serving", false, "start not serving")
 	tlsCert := flag.String("tls-cert", "", "serve TLS with this certificate `FILE` (PEM)")
 	tlsKey := flag.String("tls-key", "", "serve TLS with this private key `FILE` (PEM)")
+	drainTime := flag.Duration("drain-time", 0, "on SIGTERM, how long to report not serving before stopping: the drain-time of the fragment's contract line")
+	grace := flag.Duration("grace", 10*time.Second, "on SIGTERM, how long calls in flight may take to finish after the drain time")
 	flag.Parse()
-	if err := run(*addr, strings.Split(*services, ","), *id, !*notServing, *tlsCert, *tlsKey); err != nil {
+	stop := stopping{drainTime: *drainTime, grace: *grace}
+	if err := run(*addr, strings.Split(*services, ","), *id, !*notServing, *tlsCert, *tlsKey, stop); err != nil {
 		fmt.Fprintln(os.Stderr, "goserver:", err)
 		os.Exit(1)
 	}
 }
 
-// run serves until SIGTERM or SIGINT.
-func run(addr string, services []string, id string, serving bool, tlsCert, tlsKey string) error {
+// stopping is how the server stops on SIGTERM.
+type stopping struct {
+	// drainTime is how long it reports not serving before it stops.
+	drainTime time.Duration
+	// grace bounds how long the calls in flight may take once it stops.
+	grace time.Duration
+}
+
+// run serves until it has stopped on SIGTERM or SIGINT.
+func run(addr string, services []string, id string, serving bool, tlsCert, tlsKey string, stop stopping) error {
 	for _, s := range services {
 		if !slices.Contains([]string{"servicestatus", "greeter", "health"}, s) {
 			return fmt.Errorf("unknown service %q in --services", s)
@@ -169,20 +189,74 @@ func run(addr string, services []string, id string, serving bool, tlsCert, tlsKe
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	o.println("listening " + lis.Addr().String())
+	var (
+		stopped chan struct{} // closed once a graceful stop has ended; nil before SIGTERM
+		now     = make(chan struct{})
+	)
 	for {
 		select {
 		case err := <-served:
-			return err
+			if stopped == nil {
+				return err
+			}
+			// Serve returns as soon as GracefulStop closes the listener,
+			// while the calls in flight go on.
+			served = nil
+		case <-stopped:
+			return nil
 		case sig := <-signals:
-			switch sig {
-			case syscall.SIGUSR1, syscall.SIGUSR2:
+			switch {
+			case (sig == syscall.SIGUSR1 || sig == syscall.SIGUSR2) && stopped == nil:
 				serving := sig == syscall.SIGUSR2
 				setServing(serving)
 				o.println(fmt.Sprintf("serving %t", serving))
-			default:
-				srv.Stop()
-				return nil
+			case sig == syscall.SIGTERM && stopped == nil:
+				setServing(false)
+				o.println("serving false")
+				stopped = make(chan struct{})
+				go func() {
+					stopGracefully(srv, stop, now)
+					close(stopped)
+				}()
+			case sig == syscall.SIGTERM || sig == syscall.SIGINT:
+				if stopped == nil {
+					srv.Stop()
+					return nil
+				}
+				select {
+				case <-now:
+				default:
+					close(now)
+				}
 			}
 		}
 	}
+}
+
+// stopGracefully waits the drain time, so that HAProxy's checks see the
+// server not serving and send it no new connections, then lets the calls
+// in flight finish for at most the grace period, and stops srv; it stops
+// srv at once when now is closed.
+func stopGracefully(srv *grpc.Server, stop stopping, now <-chan struct{}) {
+	drained := time.NewTimer(stop.drainTime)
+	defer drained.Stop()
+	select {
+	case <-drained.C:
+	case <-now:
+		srv.Stop()
+		return
+	}
+	finished := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(finished)
+	}()
+	graceOver := time.NewTimer(stop.grace)
+	defer graceOver.Stop()
+	select {
+	case <-finished:
+	case <-graceOver.C:
+	case <-now:
+	}
+	srv.Stop()
 }

@@ -5,6 +5,7 @@
 //
 //   node server.js --addr HOST:PORT [--services servicestatus,greeter,health]
 //                  [--id ID] [--not-serving] [--tls-cert FILE --tls-key FILE]
+//                  [--drain-time DURATION] [--grace DURATION]
 //
 // It loads the example's protos and grpc.health.v1 at run time with
 // @grpc/proto-loader and serves servicestatus.HealthCheck (Status
@@ -12,11 +13,18 @@
 // grpc.health.v1.Health/Check (SERVING or NOT_SERVING for "",
 // "helloworld.Greeter" and "servicestatus.HealthCheck", NOT_FOUND for other
 // names) and helloworld.Greeter, whose reply names --id. SIGUSR1 makes it not
-// serving, SIGUSR2 serving again; SIGTERM and SIGINT stop it. On standard
-// output it prints "listening HOST:PORT" once it accepts connections,
-// "serving true" or "serving false" after each change of state, and one JSON
-// line per call with the method, the :authority, the user agent and the
-// metadata it received.
+// serving, SIGUSR2 serving again. SIGTERM stops it gracefully, as grpc-js
+// servers behind HAProxy's generated checks should stop: it reports not
+// serving on every name (which drains it from HAProxy at the next check),
+// waits --drain-time (the drain-time of the fragment's contract line), lets
+// the calls in flight finish for at most --grace (server.tryShutdown, which
+// also sends clients a GOAWAY, then server.forceShutdown), and exits 0;
+// SIGUSR1 and SIGUSR2 no longer change its state then. SIGINT, or a second
+// SIGTERM, stops it at once. DURATION is Go's form: 1500ms, 1.5s, 1m30s. On
+// standard output it prints "listening HOST:PORT" once it accepts
+// connections, "serving true" or "serving false" after each change of state
+// (SIGTERM's included), and one JSON line per call with the method, the
+// :authority, the user agent and the metadata it received.
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -37,6 +45,8 @@ function main() {
       'not-serving': { type: 'boolean', default: false },
       'tls-cert': { type: 'string', default: '' },
       'tls-key': { type: 'string', default: '' },
+      'drain-time': { type: 'string', default: '0s' },
+      grace: { type: 'string', default: '10s' },
     },
     strict: true,
   });
@@ -47,6 +57,8 @@ function main() {
     }
   }
   let serving = !args['not-serving'];
+  const drainMS = parseDuration('--drain-time', args['drain-time']);
+  const graceMS = parseDuration('--grace', args.grace);
 
   const definition = protoLoader.loadSync(
     ['servicestatus/servicestatus.proto', 'helloworld/greeter.proto', 'grpc_health/v1/health.proto'],
@@ -95,17 +107,35 @@ function main() {
     });
   }
 
+  let stopping = false;
   process.on('SIGUSR1', () => setServing(false));
   process.on('SIGUSR2', () => setServing(true));
-  for (const sig of ['SIGTERM', 'SIGINT']) {
-    process.on(sig, () => {
-      server.forceShutdown();
-      process.exit(0);
-    });
-  }
+  process.on('SIGTERM', () => (stopping ? stopNow() : stopGracefully()));
+  process.on('SIGINT', stopNow);
   function setServing(s) {
+    if (stopping) {
+      return;
+    }
     serving = s;
     console.log(`serving ${s}`);
+  }
+  // stopGracefully reports not serving, waits the drain time so that
+  // HAProxy's checks see it and send no new connections, then lets the
+  // calls in flight finish for at most the grace period.
+  function stopGracefully() {
+    setServing(false);
+    stopping = true;
+    setTimeout(() => {
+      const graceOver = setTimeout(stopNow, graceMS);
+      server.tryShutdown(() => {
+        clearTimeout(graceOver);
+        process.exit(0);
+      });
+    }, drainMS);
+  }
+  function stopNow() {
+    server.forceShutdown();
+    process.exit(0);
   }
 
   let creds = grpc.ServerCredentials.createInsecure();
@@ -151,6 +181,25 @@ function recorded(handler) {
     }));
     handler(call, callback);
   };
+}
+
+// parseDuration returns the milliseconds of a duration in Go's form
+// (1500ms, 1.5s, 1m30s, 0), or throws naming flag.
+function parseDuration(flag, text) {
+  const units = { ms: 1, s: 1000, m: 60000, h: 3600000 };
+  if (text === '0') {
+    return 0;
+  }
+  const part = /(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)/y;
+  let ms = 0;
+  let m;
+  while (part.lastIndex < text.length && (m = part.exec(text)) !== null) {
+    ms += Number(m[1]) * units[m[2]];
+  }
+  if (text === '' || part.lastIndex !== text.length) {
+    throw new Error(`${flag} ${text}: want a duration such as 1500ms or 1.5s`);
+  }
+  return ms;
 }
 
 // splitHostPort splits "host:port" or "[v6]:port"; the port must be there.

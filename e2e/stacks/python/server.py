@@ -8,6 +8,7 @@ grpc-go server (e2e/stacks/goserver) and the grpc-js server
 
   server.py --addr HOST:PORT [--services servicestatus,greeter,health]
             [--id ID] [--not-serving] [--tls-cert FILE --tls-key FILE]
+            [--drain-time DURATION] [--grace DURATION]
 
 At start it generates the message classes of the example's protos and of
 grpc.health.v1 with protoc --python_out (protoc from PATH) into a temporary
@@ -16,10 +17,17 @@ directory, removed when it stops. It serves servicestatus.HealthCheck
 grpc.health.v1.Health/Check (SERVING or NOT_SERVING for "",
 "helloworld.Greeter" and "servicestatus.HealthCheck", NOT_FOUND for other
 names) and helloworld.Greeter, whose reply names --id. SIGUSR1 makes it not
-serving, SIGUSR2 serving again; SIGTERM and SIGINT stop it. On standard
-output it prints "listening HOST:PORT" once it accepts connections,
-"serving true" or "serving false" after each change of state, and one JSON
-line per call with the method, the :authority, the user agent and the
+serving, SIGUSR2 serving again. SIGTERM stops it gracefully, as C-core
+servers behind HAProxy's generated checks should stop: it reports not
+serving on every name (which drains it from HAProxy at the next check),
+waits --drain-time (the drain-time of the fragment's contract line), lets
+the calls in flight finish for at most --grace (server.stop(grace), which
+also sends clients a GOAWAY and refuses new calls), and exits 0; SIGUSR1 and
+SIGUSR2 no longer change its state then. SIGINT, or a second SIGTERM, stops
+it at once. DURATION is Go's form: 1500ms, 1.5s, 1m30s. On standard output
+it prints "listening HOST:PORT" once it accepts connections, "serving true"
+or "serving false" after each change of state (SIGTERM's included), and one
+JSON line per call with the method, the :authority, the user agent and the
 metadata it received.
 """
 
@@ -29,12 +37,14 @@ import concurrent.futures
 import importlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import grpc
 
@@ -149,6 +159,54 @@ class Server:
         return [grpc.method_handlers_generic_handler(*table[s]) for s in services]
 
 
+_DURATION_PART = re.compile(r'(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)')
+_DURATION_UNITS = {'ms': 0.001, 's': 1.0, 'm': 60.0, 'h': 3600.0}
+
+
+def parse_duration(text):
+    """Returns the seconds of a duration in Go's form (1500ms, 1.5s, 1m30s, 0)."""
+    if text == '0':
+        return 0.0
+    seconds, pos = 0.0, 0
+    while pos < len(text):
+        match = _DURATION_PART.match(text, pos)
+        if not match:
+            break
+        seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    if not text or pos != len(text):
+        raise argparse.ArgumentTypeError('want a duration such as 1500ms or 1.5s, not %r' % text)
+    return seconds
+
+
+def stop_signal(info):
+    """Reports whether sigtimedwait's info is of a signal that stops the
+    server at once; info is None when no signal came."""
+    return info is not None and info.si_signo in (signal.SIGTERM, signal.SIGINT)
+
+
+def stop_gracefully(server, servicers, drain_time, grace):
+    """Stops server as SIGTERM asks: reports not serving, waits drain_time so
+    that HAProxy's checks see it and send no new connections, then lets the
+    calls in flight finish for at most grace. SIGINT or a second SIGTERM
+    meanwhile stops it at once."""
+    servicers.serving = False
+    println('serving false')
+    deadline = time.monotonic() + drain_time
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        if stop_signal(signal.sigtimedwait(SIGNALS, remaining)):
+            server.stop(None).wait(5)
+            return
+    stopped = server.stop(grace)
+    while not stopped.is_set():
+        if stop_signal(signal.sigtimedwait(SIGNALS, 0.05)):
+            server.stop(None).wait(5)
+            return
+
+
 def split_host_port(addr):
     """Splits "host:port" or "[v6]:port"."""
     host, sep, port = addr.rpartition(':')
@@ -163,7 +221,7 @@ def join_host_port(host, port):
 
 
 def main():
-    """Serves until SIGTERM or SIGINT."""
+    """Serves until it has stopped on SIGTERM or SIGINT."""
     parser = argparse.ArgumentParser(description='gRPC C-core test server')
     parser.add_argument('--addr', default='127.0.0.1:0', help='HOST:PORT to listen on')
     parser.add_argument('--services', default='servicestatus,greeter,health',
@@ -173,6 +231,11 @@ def main():
     parser.add_argument('--not-serving', action='store_true', help='start not serving')
     parser.add_argument('--tls-cert', default='', help='serve TLS with this certificate FILE (PEM)')
     parser.add_argument('--tls-key', default='', help='serve TLS with this private key FILE (PEM)')
+    parser.add_argument('--drain-time', type=parse_duration, default=0.0,
+                        help="on SIGTERM, how long to report not serving before stopping: "
+                        "the drain-time of the fragment's contract line")
+    parser.add_argument('--grace', type=parse_duration, default=10.0,
+                        help='on SIGTERM, how long calls in flight may take to finish after the drain time')
     args = parser.parse_args()
     services = args.services.split(',')
     for s in services:
@@ -208,6 +271,9 @@ def main():
             if sig in (signal.SIGUSR1, signal.SIGUSR2):
                 servicers.serving = sig == signal.SIGUSR2
                 println('serving %s' % ('true' if servicers.serving else 'false'))
+            elif sig == signal.SIGTERM:
+                stop_gracefully(server, servicers, args.drain_time, args.grace)
+                return
             else:
                 server.stop(None).wait(5)
                 return
