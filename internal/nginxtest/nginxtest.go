@@ -42,15 +42,32 @@ const (
 // calls in plaintext HTTP/2 (h2c) on listen, "ip:port", and passes them
 // to the gRPC server at upstream, also in h2c.
 func GRPCProxyConfig(listen, upstream string) string {
-	return fmt.Sprintf(`http {
-    server {
+	return GRPCProxiesConfig(GRPCProxy{Listen: listen, Upstream: upstream})
+}
+
+// GRPCProxy is one server of nginx's configuration that accepts gRPC calls
+// in plaintext HTTP/2 (h2c) on Listen, "ip:port", and passes them to the
+// gRPC server at Upstream, also in h2c.
+type GRPCProxy struct {
+	Listen, Upstream string
+}
+
+// GRPCProxiesConfig returns a configuration in which one nginx runs every
+// proxy, each a server of its own http block.
+func GRPCProxiesConfig(proxies ...GRPCProxy) string {
+	var b strings.Builder
+	b.WriteString("http {\n")
+	for _, p := range proxies {
+		fmt.Fprintf(&b, `    server {
         listen %s http2;
         location / {
             grpc_pass grpc://%s;
         }
     }
-}
-`, listen, upstream)
+`, p.Listen, p.Upstream)
+	}
+	b.WriteString("}\n")
+	return b.String()
 }
 
 // mainConfig is what Start puts before config: nginx in the foreground as

@@ -135,3 +135,23 @@ func TestGRPCProxyConfig(t *testing.T) {
 		t.Errorf("listen addresses of GRPCProxyConfig: %q, want 127.0.0.1:8443", m)
 	}
 }
+
+// TestGRPCProxiesConfig checks that each proxy gets its server, and that
+// Start finds every listen address to wait on.
+func TestGRPCProxiesConfig(t *testing.T) {
+	got := GRPCProxiesConfig(GRPCProxy{"127.0.0.1:8443", "127.0.0.1:50051"}, GRPCProxy{"127.0.0.2:8443", "127.0.0.2:50051"})
+	for _, want := range []string{
+		"listen 127.0.0.1:8443 http2;", "grpc_pass grpc://127.0.0.1:50051;",
+		"listen 127.0.0.2:8443 http2;", "grpc_pass grpc://127.0.0.2:50051;",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("GRPCProxiesConfig: no %q in\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "server {"); n != 2 {
+		t.Errorf("GRPCProxiesConfig: %d servers, want 2:\n%s", n, got)
+	}
+	if m := listenArg.FindAllStringSubmatch(got, -1); len(m) != 2 || m[0][1] != "127.0.0.1:8443" || m[1][1] != "127.0.0.2:8443" {
+		t.Errorf("listen addresses of GRPCProxiesConfig: %q, want 127.0.0.1:8443 and 127.0.0.2:8443", m)
+	}
+}
