@@ -292,7 +292,7 @@ func measureHAProxyCPU(t *testing.T, r *report, checked generated) {
 // check, asks about, decoded from its request.
 func healthServiceName(t *testing.T, g generated) string {
 	var req grpc_health_v1.HealthCheckRequest
-	if err := proto.Unmarshal(g.data[frameHeaderLen+wire.MessagePrefixLen:], &req); err != nil {
+	if err := proto.Unmarshal(g.data[wire.FrameHeaderLen+wire.MessagePrefixLen:], &req); err != nil {
 		t.Fatalf("%s: the request message: %v", g.backend, err)
 	}
 	return req.GetService()

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/wire"
 )
@@ -22,17 +22,23 @@ import (
 const grpcHealthPath = "/grpc.health.v1.Health/Check"
 
 // generated is one check as the plugin generated it, read back from its
-// fragment: what the driver sends, matches and loads into HAProxy is
-// exactly what users get.
+// fragment with probe.ParseFragment, the one reader of fragment text: what
+// the driver sends, matches and loads into HAProxy is exactly what users
+// get.
 type generated struct {
 	// backend is the fragment's backend name.
 	backend string
-	// text is the whole fragment.
-	text string
+	// text is the whole fragment, and fragment what it says.
+	text     string
+	fragment *probe.Fragment
 	// request is what the check sends: the send-binary rules' bytes.
 	request []byte
-	// healthy is the healthy response the check matches.
+	// healthy is the healthy response the check matches, as the
+	// fragment's contract line names it.
 	healthy []byte
+	// drains reports whether the check drains a server that says it is
+	// not serving (NOLB, L7OKC) rather than failing it.
+	drains bool
 	// interMS is the check interval the fragment sets.
 	interMS int
 	// preface, headers and data are the parts of request: the connection
@@ -88,88 +94,72 @@ func readFragments(t *testing.T, out string) []generated {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checks = append(checks, parseFragment(t, path, string(text)))
+		checks = append(checks, readCheck(t, path, text))
 	}
 	slices.SortFunc(checks, func(a, b generated) int { return strings.Compare(a.backend, b.backend) })
 	return checks
 }
 
-// parseFragment reads the check of a generated fragment.
-func parseFragment(t *testing.T, path, text string) generated {
-	g := generated{text: text}
-	for _, line := range strings.Split(text, "\n") {
-		fields := strings.Fields(line)
-		switch {
-		case len(fields) == 2 && fields[0] == "backend":
-			g.backend = fields[1]
-		case len(fields) > 2 && fields[0] == "tcp-check" && fields[1] == "send-binary":
-			g.request = append(g.request, decodeHex(t, path, fields[2])...)
-		case len(fields) > 2 && fields[0] == "tcp-check" && fields[1] == "expect" && fields[2] == "min-recv":
-			g.healthy = decodeHex(t, path, fields[len(fields)-1])
-		case len(fields) > 0 && fields[0] == "server-template":
-			if i := slices.Index(fields, "inter"); i > 0 && i+1 < len(fields) {
-				g.interMS, _ = strconv.Atoi(strings.TrimSuffix(fields[i+1], "ms"))
-			}
-		}
+// readCheck reads the check of a generated fragment.
+func readCheck(t *testing.T, path string, text []byte) generated {
+	f, err := probe.ParseFragment(text)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
-	if g.backend == "" || len(g.request) == 0 || len(g.healthy) == 0 || g.interMS == 0 {
-		t.Fatalf("%s: no backend, request, healthy response or inter found", path)
+	if f.Contract == nil {
+		t.Fatalf("%s: no contract line", path)
+	}
+	g := generated{
+		backend:  f.Backend,
+		text:     string(text),
+		fragment: f,
+		healthy:  f.Contract.Healthy,
+		drains:   f.Contract.NotServingDrains,
+		interMS:  int(f.Timing.Inter.Milliseconds()),
+	}
+	for _, r := range f.Rules {
+		if r.Kind == probe.Send {
+			g.request = append(g.request, r.Data...)
+		}
 	}
 	g.splitRequest(t, path)
 	return g
 }
 
-// decodeHex decodes a hex string of a fragment.
-func decodeHex(t *testing.T, path, s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return b
-}
-
 // splitRequest splits the request into the connection preface with the
-// SETTINGS frame, the HEADERS frame and the DATA frame, and decodes the
-// header fields.
+// SETTINGS frame, the HEADERS frame and the DATA frame, as x/net/http2's
+// Framer reads them, and keeps the decoded header fields.
 func (g *generated) splitRequest(t *testing.T, path string) {
 	rest, ok := bytes.CutPrefix(g.request, []byte(http2.ClientPreface))
 	if !ok {
 		t.Fatalf("%s: the request does not start with the HTTP/2 client preface", path)
 	}
 	g.preface = []byte(http2.ClientPreface)
-	for len(rest) >= frameHeaderLen {
-		n := frameHeaderLen + (int(rest[0])<<16 | int(rest[1])<<8 | int(rest[2]))
-		if n > len(rest) {
-			break
+	r := bytes.NewReader(rest)
+	fr := http2.NewFramer(nil, r)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	for r.Len() > 0 {
+		start := len(rest) - r.Len()
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("%s: the request's frames: %v", path, err)
 		}
-		frame := rest[:n]
-		switch http2.FrameType(frame[3]) {
-		case http2.FrameSettings:
+		frame := rest[start : start+wire.FrameHeaderLen+int(f.Header().Length)]
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
 			g.preface = append(g.preface, frame...)
-		case http2.FrameHeaders:
-			g.headers = frame
-		case http2.FrameData:
+		case *http2.MetaHeadersFrame:
+			g.headers, g.fields = frame, f.Fields
+		case *http2.DataFrame:
 			g.data = frame
 		default:
-			t.Fatalf("%s: unexpected %v frame in the request", path, http2.FrameType(frame[3]))
+			t.Fatalf("%s: unexpected %v frame in the request", path, f.Header().Type)
 		}
-		rest = rest[n:]
 	}
-	if len(rest) > 0 || g.headers == nil || g.data == nil {
+	if g.headers == nil || g.data == nil {
 		t.Fatalf("%s: the request is not a preface, SETTINGS, HEADERS and DATA", path)
 	}
-	fr := http2.NewFramer(nil, bytes.NewReader(g.headers))
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	f, err := fr.ReadFrame()
-	if err != nil {
-		t.Fatalf("%s: the HEADERS frame: %v", path, err)
-	}
-	g.fields = f.(*http2.MetaHeadersFrame).Fields
 }
-
-// frameHeaderLen is the length of an HTTP/2 frame header (RFC 9113,
-// section 4.1).
-const frameHeaderLen = 9
 
 // without returns the request with the header field name left out, or,
 // for an empty name, without the SETTINGS frame.
@@ -219,4 +209,24 @@ func (g generated) backendFor(backend, address string, count, interMS int) backe
 		}
 	}
 	return backendConfig{name: backend, config: []byte(strings.Join(lines, "\n"))}
+}
+
+// TestReadFragments reads the example's committed fragments as the driver
+// reads the ones it generates: each request splits into the preface with
+// SETTINGS, a HEADERS frame naming the check's path and a DATA frame, and
+// each fragment names its healthy response and its interval.
+func TestReadFragments(t *testing.T) {
+	checks := readFragments(t, filepath.Join(testenv.RepoRoot(t), "example", "gen"))
+	if kinds := each(checks, generated.kind); !slices.Equal(kinds, []string{"grpc_health", "health_rpc"}) {
+		t.Fatalf("kinds of the example's checks %q, want grpc_health (greeter) and health_rpc (servicestatus)", kinds)
+	}
+	for _, g := range checks {
+		if !bytes.Equal(slices.Concat(g.preface, g.headers, g.data), g.request) {
+			t.Errorf("%s: preface, HEADERS and DATA are not the request", g.backend)
+		}
+		if len(g.healthy) == 0 || g.interMS != 2000 || g.drains != (g.kind() == "grpc_health") {
+			t.Errorf("%s: healthy %x, inter %d ms, drains %t; want a healthy response, 2000 ms, and draining only through grpc.health.v1",
+				g.backend, g.healthy, g.interMS, g.drains)
+		}
+	}
 }
