@@ -77,7 +77,7 @@ func serverCPU(t *testing.T, pid int, addr string, g generated) cpuResult {
 // server, which prints nothing per call, unlike the stacks' test servers.
 func exampleServerCPU(t *testing.T, bin string, checks []generated) map[string]cpuResult {
 	addr := "127.0.70.1:" + port(t, freeAddr(t, "127.0.70.1"))
-	cmd := exec.Command(bin, "-addr", addr, "-services", "servicestatus,greeter", "-drain", "0s")
+	cmd := exec.Command(bin, "-addr", addr, "-services", "servicestatus,greeter")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
