@@ -112,18 +112,48 @@ type timingResult struct {
 	sick       []time.Duration
 	sickStatus []string
 	// down are the times from a server turning not serving to HAProxy
-	// marking it DOWN.
+	// taking it out of the balance: NOLB for a check that drains it,
+	// DOWN for one that fails it.
 	down []time.Duration
-	// downStatus are the check statuses HAProxy gave when it marked the
-	// server DOWN.
+	// downStatus are the check statuses HAProxy gave when it did.
 	downStatus []string
+}
+
+// outOfBalance returns the state HAProxy puts a server in once g's check
+// finds it not serving: NOLB (drained) or DOWN.
+func (g generated) outOfBalance() string {
+	if g.drains {
+		return "NOLB"
+	}
+	return "DOWN"
+}
+
+// notServingStatus returns the check status g gives a server that says
+// it is not serving: L7OKC (drained) or L7RSP (failed by the response
+// rule).
+func (g generated) notServingStatus() string {
+	if g.drains {
+		return "L7OKC"
+	}
+	return "L7RSP"
+}
+
+// outOfBalanceBound is the longest HAProxy should take, once a server
+// turns not serving, to take it out of the balance with g's check and
+// the driver's timing: the first check comes within one inter and drains
+// it; fall checks, one inter apart, fail it.
+func (g generated) outOfBalanceBound() time.Duration {
+	if g.drains {
+		return timingInterMS * time.Millisecond
+	}
+	return timingFall * timingInterMS * time.Millisecond
 }
 
 // haproxyTiming runs HAProxy against two servers of stack on the loopback
 // addresses subnet+"2" and subnet+"3": one that does not serve, checked
-// by several backends of each check, to sample how long a failing check
-// takes; and one that serves and turns not serving, to time how long
-// HAProxy takes to mark it DOWN.
+// by several backends of each check, to sample how long a check of a
+// not-serving answer takes; and one that serves and turns not serving, to
+// time how long HAProxy takes to drain it (NOLB) or mark it DOWN.
 func haproxyTiming(t *testing.T, stack stacktest.Stack, subnet string, checks []generated) map[string]*timingResult {
 	sick := stacktest.Start(t, stack, stacktest.Options{Addr: subnet + "2:0", NotServing: true})
 	toggled := stacktest.Start(t, stack, stacktest.Options{Addr: subnet + "3:0"})
@@ -184,12 +214,12 @@ func haproxyTiming(t *testing.T, stack stacktest.Stack, subnet string, checks []
 		for _, g := range checks {
 			pending[g.backend] = true
 		}
-		waitUntil(t, "the not-serving server DOWN", 20*time.Second, 2*time.Millisecond, func() bool {
-			for backend := range pending {
-				if s := hap.server(t, "toggled_"+backend); s.Status == "DOWN" {
-					results[backend].down = append(results[backend].down, time.Since(start))
-					results[backend].downStatus = append(results[backend].downStatus, s.CheckStatus)
-					delete(pending, backend)
+		waitUntil(t, "the not-serving server NOLB or DOWN", 20*time.Second, 2*time.Millisecond, func() bool {
+			for _, g := range checks {
+				if s := hap.server(t, "toggled_"+g.backend); pending[g.backend] && s.Status == g.outOfBalance() {
+					results[g.backend].down = append(results[g.backend].down, time.Since(start))
+					results[g.backend].downStatus = append(results[g.backend].downStatus, s.CheckStatus)
+					delete(pending, g.backend)
 				}
 			}
 			return len(pending) == 0
@@ -207,38 +237,42 @@ func hostIP(t *testing.T, addr string) net.IP {
 	return net.ParseIP(host)
 }
 
-// writeTiming reports how fast HAProxy failed a not-serving answer, and
-// how long it took to mark a server DOWN after it turned not serving.
+// writeTiming reports how fast HAProxy judged a not-serving answer, and
+// how long it took to take a server out of the balance after it turned
+// not serving.
 func writeTiming(r *report, checks []generated, stacks map[stacktest.Stack]*stackResult) {
-	r.heading("HAProxy: time to fail a not-serving answer")
+	r.heading("HAProxy: time to judge a not-serving answer")
 	r.para("Real HAProxy loads the fragments the plugin generates for the example's checks (with `inter %dms`, servers from a DNS "+
 		"name on a loopback address) and checks servers of each stack (`internal/stacktest`) that answer not serving: %d backends per "+
 		"check, sampled %d times one inter apart after %v of checks. The duration is HAProxy's own `check_duration` from `show stat` (whole milliseconds). "+
-		"Target: under 50 ms, failed by the response rule (L7RSP), not by a timeout. Reference: a check that only fails by timing out "+
+		"Target: under 50 ms, ended by a rule, not by a timeout: drained (L7OKC) by the grpc.health.v1 check, whose contract names the "+
+		"not-serving answer, failed (L7RSP) by the health RPC check, which has none. Reference: a check that only fails by timing out "+
 		"waits its timeout, which is `inter` when `timeout check` is unset: %d ms here, %d ms with the example's generated inter.",
 		timingInterMS, sickBackends, sickRounds, sickWarmup, timingInterMS, checks[0].interMS)
-	rows := timingRows(checks, stacks, func(res *timingResult) []string {
+	rows := timingRows(checks, stacks, func(_ generated, res *timingResult) []string {
 		return []string{fmt.Sprint(len(res.sick)), countsText(res.sickStatus), checkMS(median(res.sick)), checkMS(quantile(res.sick, 0.9)),
 			checkMS(slices.Max(res.sick)), ratio(slices.Max(res.sick), timingInterMS*time.Millisecond)}
 	})
 	r.table([]string{"stack", "check", "samples", "check status", "median", "p90", "max", "max against the timeout"}, rows)
 
-	r.heading("HAProxy: time from not serving to DOWN")
+	r.heading("HAProxy: time from not serving to out of the balance")
 	r.para("The same HAProxy checks a serving server of each stack (`inter %dms rise %d fall %d`); once it is UP after passed checks, "+
 		"the server is told to stop serving (SIGUSR1, the test servers' `SetServing(false)`), and the driver polls `show stat` every 2 ms "+
-		"until HAProxy reports it DOWN; %d samples per check, each starting at a random point of the check schedule. Reference: `fall × inter` = %d ms, the bound for checks that fail at once "+
-		"(the first failing check comes up to one inter after the change, then `fall − 1` more, one inter apart). The product's earlier "+
-		"timeout-based check took 11.1 s with `inter 2s fall 3`.",
-		timingInterMS, timingRise, timingFall, downSamples, timingFall*timingInterMS)
-	fallInter := time.Duration(timingFall*timingInterMS) * time.Millisecond
-	rows = timingRows(checks, stacks, func(res *timingResult) []string {
-		return []string{fmt.Sprint(len(res.down)), countsText(res.downStatus), ms(median(res.down)), ms(slices.Min(res.down)),
-			ms(slices.Max(res.down)), ratio(median(res.down), fallInter)}
+		"until HAProxy reports it NOLB (drained: no new connections) with the grpc.health.v1 check, DOWN with the health RPC check; "+
+		"%d samples per check, each starting at a random point of the check schedule. Reference: the bound for each, `inter` = %d ms "+
+		"for a check that drains at once (the first check after the change comes up to one inter later), `fall × inter` = %d ms for "+
+		"one that fails at once (then `fall − 1` more checks, one inter apart). The product's earlier timeout-based check took 11.1 s "+
+		"with `inter 2s fall 3`.",
+		timingInterMS, timingRise, timingFall, downSamples, timingInterMS, timingFall*timingInterMS)
+	rows = timingRows(checks, stacks, func(g generated, res *timingResult) []string {
+		return []string{g.outOfBalance(), fmt.Sprint(len(res.down)), countsText(res.downStatus), ms(median(res.down)), ms(slices.Min(res.down)),
+			ms(slices.Max(res.down)), ms(g.outOfBalanceBound()), ratio(median(res.down), g.outOfBalanceBound())}
 	})
-	r.table([]string{"stack", "check", "samples", "last check", "median", "min", "max", "median against fall × inter"}, rows)
+	r.table([]string{"stack", "check", "state", "samples", "last check", "median", "min", "max", "bound", "median against the bound"}, rows)
 
-	var sick, down []time.Duration
-	var ran, failedByRule int
+	var sick []time.Duration
+	down := map[string][]time.Duration{} // by check
+	var ran, byRule int
 	for _, stack := range stacktest.Stacks {
 		if !stacks[stack].ran {
 			continue
@@ -247,30 +281,35 @@ func writeTiming(r *report, checks []generated, stacks map[stacktest.Stack]*stac
 		for _, g := range checks {
 			res := stacks[stack].timing[g.backend]
 			sick = append(sick, res.sick...)
-			down = append(down, res.down...)
-			failedByRule += strings.Count(strings.Join(res.sickStatus, " "), "L7RSP")
+			down[g.backend] = append(down[g.backend], res.down...)
+			byRule += strings.Count(strings.Join(res.sickStatus, " "), g.notServingStatus())
 		}
 	}
 	if ran == 0 {
 		return
 	}
-	r.summarize("**Not-serving answer:** on %d stacks, HAProxy failed it with L7RSP (the response rule, not a timeout) in %d of %d "+
-		"sampled checks, in %s median, %s p90, %s at most, against a timeout of %d ms.",
-		ran, failedByRule, len(sick), checkMS(median(sick)), checkMS(quantile(sick, 0.9)), checkMS(slices.Max(sick)), timingInterMS)
-	r.summarize("**Not serving to DOWN:** %s median, %s at most (%s and %s of `fall × inter` = %s with `inter %dms fall %d`).",
-		ms(median(down)), ms(slices.Max(down)), ratio(median(down), fallInter), ratio(slices.Max(down), fallInter), ms(fallInter),
-		timingInterMS, timingFall)
+	r.summarize("**Not-serving answer:** on %d stacks, HAProxy ended the check by a rule (L7OKC, drained, with the grpc.health.v1 "+
+		"check; L7RSP, failed, with the health RPC check; not a timeout) in %d of %d sampled checks, in %s median, %s p90, %s at most, "+
+		"against a timeout of %d ms.",
+		ran, byRule, len(sick), checkMS(median(sick)), checkMS(quantile(sick, 0.9)), checkMS(slices.Max(sick)), timingInterMS)
+	var parts []string
+	for _, g := range checks {
+		d, bound := down[g.backend], g.outOfBalanceBound()
+		parts = append(parts, fmt.Sprintf("%s %s after %s median, %s at most (%s and %s of its bound, %s)", g.backend, g.outOfBalance(),
+			ms(median(d)), ms(slices.Max(d)), ratio(median(d), bound), ratio(slices.Max(d), bound), ms(bound)))
+	}
+	r.summarize("**Not serving to out of the balance** (`inter %dms fall %d`): %s.", timingInterMS, timingFall, strings.Join(parts, "; "))
 }
 
 // timingRows returns a row for each stack and check: the stack, the check,
 // and the cells that cells makes of its timing, or "not run".
-func timingRows(checks []generated, stacks map[stacktest.Stack]*stackResult, cells func(*timingResult) []string) [][]string {
+func timingRows(checks []generated, stacks map[stacktest.Stack]*stackResult, cells func(generated, *timingResult) []string) [][]string {
 	var rows [][]string
 	for _, stack := range stacktest.Stacks {
 		for _, g := range checks {
 			row := []string{string(stack), g.backend}
 			if s := stacks[stack]; s.ran {
-				row = append(row, cells(s.timing[g.backend])...)
+				row = append(row, cells(g, s.timing[g.backend])...)
 			} else {
 				row = append(row, "not run")
 			}
