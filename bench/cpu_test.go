@@ -1,11 +1,15 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	_ "embed"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -19,7 +23,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/dnstest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/wire"
 )
 
@@ -173,8 +179,33 @@ func (r haproxyCPUResult) perCheck(cpu time.Duration) time.Duration {
 	return cpu / time.Duration(r.checks)
 }
 
+// TestRecordHAProxyCPU runs the benchmark driver's HAProxy CPU part alone,
+// on the haproxy the tests run (testenv), and writes the machine and that
+// section to the file given with -record:
+//
+//	go test ./bench -run '^TestRecordHAProxyCPU$' -count 1 -v -record /tmp/cpu.md
+func TestRecordHAProxyCPU(t *testing.T) {
+	if *recordTo == "" {
+		t.Skip("the benchmark driver runs only with -record FILE")
+	}
+	protoc := requireTool(t, "protoc")
+	bins := build(t)
+	var r report
+	machine(t, &r, protoc, testenv.Tool(t, "haproxy"), bins)
+	examples := generateExample(t, protoc, bins)
+	i := slices.IndexFunc(examples, func(g generated) bool { return g.path() == grpcHealthPath })
+	if i < 0 {
+		t.Fatal("the example has no check through grpc.health.v1")
+	}
+	measureHAProxyCPU(t, &r, examples[i])
+	if err := os.WriteFile(*recordTo, []byte(r.markdown("HAProxy CPU per check", "The HAProxy CPU part of `scripts/bench`, run alone.")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // measureHAProxyCPU measures HAProxy's CPU per check with the generated
-// check checked, a grpc.health.v1 check, and with a plain HTTP/1 httpchk,
+// check checked, a grpc.health.v1 check, with the same check's rules as
+// the previous release rendered them, and with a plain HTTP/1 httpchk,
 // each against cpuServers servers in this process on the loopback
 // addresses 127.0.80.*.
 func measureHAProxyCPU(t *testing.T, r *report, checked generated) {
@@ -226,9 +257,10 @@ func measureHAProxyCPU(t *testing.T, r *report, checked generated) {
 		backend backendConfig
 		counter *atomic.Int64
 	}{
-		{"generated gRPC tcp-check (" + checked.backend + ", grpc-go)", checked.backendFor("grpc", grpcAddr, cpuServers, cpuInterMS), &grpcChecks},
-		{"the same without its end-of-stream rule (judges the first answer bytes, as the blog's check did)",
-			withoutEndOfStreamRule(checked.backendFor("grpc_one_rule", grpcAddr, cpuServers, cpuInterMS)), &grpcChecks},
+		{"generated gRPC tcp-check, three `expect rstring` rules (" + checked.backend + ", grpc-go)",
+			checked.backendFor("grpc", grpcAddr, cpuServers, cpuInterMS), &grpcChecks},
+		{"the same with the previous release's rules (`expect rbinary` and `expect binary`)",
+			withPreviousRules(t, checked, checked.backendFor("grpc_previous", grpcAddr, cpuServers, cpuInterMS)), &grpcChecks},
 		{"HTTP/1 `option httpchk` (Go net/http)", backendConfig{name: "http1", config: []byte(httpBackend)}, &httpChecks},
 	}
 	var results []haproxyCPUResult
@@ -266,26 +298,28 @@ func measureHAProxyCPU(t *testing.T, r *report, checked generated) {
 	r.heading("HAProxy CPU for many servers")
 	r.para("One HAProxy (`nbthread` defaulting to the CPUs), one backend of %d servers (`server-template` resolved through DNS, the "+
 		"fragment's way) checked every %d ms, against servers in the driver's process on %d loopback addresses, in three runs: the "+
-		"fragment the plugin renders for %s against a grpc-go health server; the same fragment without its end-of-stream rule; and, as "+
-		"the reference, a plain HTTP/1 `option httpchk` check (`GET /healthz`, expect status 200) against Go net/http servers. Once every "+
-		"server is UP, the driver reads HAProxy's CPU from `/proc/PID/stat`, its own CPU (`getrusage`: the servers'; the driver only "+
-		"sleeps meanwhile), and counts the checks the servers answered, over %v.", cpuServers, cpuInterMS, cpuServers, checked.backend, cpuWindow)
+		"fragment the plugin renders for %s, whose three `expect rstring` rules run PCRE2 patterns that walk the answer frame by "+
+		"frame, against a grpc-go health server; the same fragment with the rules the previous release rendered instead (`expect "+
+		"rbinary` on the answer's hex dump, then `expect binary`; `bench/testdata/%s`); and, as the reference, a plain HTTP/1 `option "+
+		"httpchk` check (`GET /healthz`, expect status 200) against Go net/http servers. Once every server is UP, the driver reads "+
+		"HAProxy's CPU from `/proc/PID/stat`, its own CPU (`getrusage`: the servers'; the driver only sleeps meanwhile), and counts "+
+		"the checks the servers answered, over %v.", cpuServers, cpuInterMS, cpuServers, checked.backend, previousRulesFile, cpuWindow)
 	var rows [][]string
 	for _, res := range results {
 		rows = append(rows, []string{res.name, fmt.Sprint(res.checks), fmt.Sprintf("%.0f", float64(res.checks)/cpuWindow.Seconds()),
 			fmt.Sprint(res.downs), ms(res.cpu), ofOneCPU(res.cpu), us(res.perCheck(res.cpu)), us(res.perCheck(res.servers))})
 	}
 	r.table([]string{"check", "checks", "checks/s", "servers marked DOWN", "HAProxy CPU", "of one CPU", "HAProxy CPU per check", "servers' CPU per check"}, rows)
-	generated, oneRule, http1 := results[0], results[1], results[2]
-	r.para("**Per check, against the HTTP/1 httpchk:** HAProxy CPU %s with the generated check, %s without its end-of-stream rule; "+
-		"server CPU (grpc-go against Go net/http) %s.",
-		ratio(generated.perCheck(generated.cpu), http1.perCheck(http1.cpu)), ratio(oneRule.perCheck(oneRule.cpu), http1.perCheck(http1.cpu)),
+	generated, previous, http1 := results[0], results[1], results[2]
+	r.para("**Per check, against the HTTP/1 httpchk:** HAProxy CPU %s with the generated check, %s with the previous release's "+
+		"rules; server CPU (grpc-go against Go net/http) %s.",
+		ratio(generated.perCheck(generated.cpu), http1.perCheck(http1.cpu)), ratio(previous.perCheck(previous.cpu), http1.perCheck(http1.cpu)),
 		ratio(generated.perCheck(generated.servers), http1.perCheck(http1.servers)))
 	r.summarize("**HAProxy CPU:** %s per check with the generated check (%s of one CPU for %d servers every %d ms), %s the %s of an "+
-		"HTTP/1 httpchk, and %s the same check without its end-of-stream rule.",
+		"HTTP/1 httpchk, and %s the %s of the same check with the previous release's rules.",
 		us(generated.perCheck(generated.cpu)), ofOneCPU(generated.cpu), cpuServers, cpuInterMS,
 		ratio(generated.perCheck(generated.cpu), http1.perCheck(http1.cpu)), us(http1.perCheck(http1.cpu)),
-		ratio(generated.perCheck(generated.cpu), oneRule.perCheck(oneRule.cpu)))
+		ratio(generated.perCheck(generated.cpu), previous.perCheck(previous.cpu)), us(previous.perCheck(previous.cpu)))
 }
 
 // healthServiceName returns the service name that g, a grpc.health.v1
@@ -298,19 +332,65 @@ func healthServiceName(t *testing.T, g generated) string {
 	return req.GetService()
 }
 
-// withoutEndOfStreamRule returns b without the rule that waits until the
-// server has ended the call, and with the response rule judging the first
-// bytes received: the blog post's style, which passes a healthy server as
-// soon as the healthy message is in, but fails a sick one only by timing
-// out, and a healthy one whose answer arrives split.
-func withoutEndOfStreamRule(b backendConfig) backendConfig {
-	var lines []string
-	for _, line := range strings.Split(string(b.config), "\n") {
-		if !strings.Contains(line, "tcp-check expect rbinary ") {
-			lines = append(lines, strings.Replace(line, "tcp-check expect min-recv 0 ", "tcp-check expect ", 1))
+// previousRulesFile holds the expect rules of the example's grpc.health.v1
+// check as the previous release rendered them, under testdata.
+const previousRulesFile = "previous-release-greeter-rules.cfg"
+
+//go:embed testdata/previous-release-greeter-rules.cfg
+var previousRules string
+
+// withPreviousRules returns b, a backend of the check g, with the previous
+// release's expect rules in place of its own, and fails the test unless
+// they judge the same healthy response as g.
+func withPreviousRules(t *testing.T, g generated, b backendConfig) backendConfig {
+	f, err := probe.ParseFragment(b.config)
+	if err != nil {
+		t.Fatalf("backend %s: %v", b.name, err)
+	}
+	expects := map[int]bool{}
+	for _, r := range f.Rules {
+		if r.Kind != probe.Send {
+			expects[r.Line] = true
 		}
 	}
-	return backendConfig{name: b.name, config: []byte(strings.Join(lines, "\n"))}
+	var rules []string
+	for _, line := range strings.Split(previousRules, "\n") {
+		if trimmed := strings.TrimSpace(line); trimmed != "" && !strings.HasPrefix(trimmed, "#") {
+			rules = append(rules, line)
+		}
+	}
+	var lines []string
+	for i, line := range strings.Split(string(b.config), "\n") {
+		switch {
+		case !expects[i+1]:
+			lines = append(lines, line)
+		case rules != nil:
+			lines = append(lines, rules...)
+			rules = nil
+		}
+	}
+	previous := backendConfig{name: b.name, config: []byte(strings.Join(lines, "\n"))}
+	p, err := probe.ParseFragment(previous.config)
+	if err != nil {
+		t.Fatalf("backend %s with the rules of %s: %v", b.name, previousRulesFile, err)
+	}
+	kinds := each(p.Rules, func(r probe.Rule) probe.RuleKind { return r.Kind })
+	if want := []probe.RuleKind{probe.Send, probe.ExpectRBinary, probe.ExpectBinary}; !slices.Equal(kinds, want) || !bytes.Equal(p.Rules[2].Data, g.healthy) {
+		t.Fatalf("%s: want an expect rbinary rule, then expect binary of %s's healthy response %x; got %v", previousRulesFile, g.backend, g.healthy, p.Rules)
+	}
+	return previous
+}
+
+// TestPreviousRules puts the previous release's rules into a backend of
+// the example's grpc.health.v1 check, as the CPU benchmark does: they
+// replace the three expect rules and judge the same healthy response.
+func TestPreviousRules(t *testing.T) {
+	checks := readFragments(t, filepath.Join(testenv.RepoRoot(t), "example", "gen"))
+	i := slices.IndexFunc(checks, func(g generated) bool { return g.path() == grpcHealthPath })
+	previous := withPreviousRules(t, checks[i], checks[i].backendFor("grpc_previous", "grpc.cpu.bench.test:1", cpuServers, cpuInterMS))
+	if n := strings.Count(string(previous.config), "tcp-check expect "); n != 2 {
+		t.Errorf("%d expect rules, want the previous release's 2:\n%s", n, previous.config)
+	}
 }
 
 // ofOneCPU formats cpu as a share of one CPU over the window.
