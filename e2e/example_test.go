@@ -227,5 +227,5 @@ func testExampleKind(t *testing.T, gen string, kind checkKind) {
 	if h, _, _ := hap.ServerAt(kind.backend, addr(healthySplitIP)); h.Status != "UP" {
 		t.Errorf("healthy server behind the byte relay ended %s (%s), want UP", h.Status, h.CheckStatus)
 	}
-	watch.assertNeverPassed(t, kind.backend, addr(otherIP))
+	watch.assertNeverPassed(t, kind.backend, addr(otherIP), "DOWN")
 }

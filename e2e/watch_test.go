@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,13 +16,19 @@ type stateWatch struct {
 	backends   []string
 	stop, done chan struct{}
 	mu         sync.Mutex
-	states     map[[2]string][]haproxytest.Server // by backend and address
+	states     map[[2]string][]observation // by backend and address
+}
+
+// observation is a server's state at one poll.
+type observation struct {
+	at time.Time
+	haproxytest.Server
 }
 
 // watchBackends polls the servers of backends every 50 ms until the test
 // ends.
 func watchBackends(t *testing.T, hap *haproxytest.HAProxy, backends ...string) *stateWatch {
-	w := &stateWatch{hap: hap, backends: backends, stop: make(chan struct{}), done: make(chan struct{}), states: map[[2]string][]haproxytest.Server{}}
+	w := &stateWatch{hap: hap, backends: backends, stop: make(chan struct{}), done: make(chan struct{}), states: map[[2]string][]observation{}}
 	go func() {
 		defer close(w.done)
 		for {
@@ -44,11 +51,12 @@ func (w *stateWatch) sample() {
 		if err != nil {
 			continue
 		}
+		now := time.Now()
 		w.mu.Lock()
 		for _, s := range servers {
 			if s.Addr != "" {
 				key := [2]string{b, s.Addr}
-				w.states[key] = append(w.states[key], s)
+				w.states[key] = append(w.states[key], observation{now, s})
 			}
 		}
 		w.mu.Unlock()
@@ -65,30 +73,68 @@ func (w *stateWatch) finish() {
 	<-w.done
 }
 
-// assertNeverPassed fails the test if a check ever passed the server of
-// backend at addr, or if the server was UP again after its first check had
-// failed. (HAProxy 2.6 counts a newly resolved server UP until its first
-// check, which fails it at once.)
-func (w *stateWatch) assertNeverPassed(t *testing.T, backend, addr string) {
-	t.Helper()
+// observations returns what the watch has seen of the server of backend
+// at addr, after one more poll.
+func (w *stateWatch) observations(backend, addr string) []observation {
 	w.sample()
 	w.mu.Lock()
-	states := w.states[[2]string{backend, addr}]
-	w.mu.Unlock()
-	failed := false
+	defer w.mu.Unlock()
+	return w.states[[2]string{backend, addr}]
+}
+
+// firstSince returns the first state of the server of backend at addr seen
+// at or after since with the status want, without polling, and reports
+// whether there is one.
+func (w *stateWatch) firstSince(backend, addr string, since time.Time, want string) (observation, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, o := range w.states[[2]string{backend, addr}] {
+		if !o.at.Before(since) && o.Status == want {
+			return o, true
+		}
+	}
+	return observation{}, false
+}
+
+// statusesBetween returns the statuses of the server of backend at addr
+// seen from one time to another, each once, in the order first seen.
+func (w *stateWatch) statusesBetween(backend, addr string, from, to time.Time) []string {
+	var statuses []string
+	for _, o := range w.observations(backend, addr) {
+		if !o.at.Before(from) && !o.at.After(to) && (len(statuses) == 0 || statuses[len(statuses)-1] != o.Status) {
+			statuses = append(statuses, o.Status)
+		}
+	}
+	return statuses
+}
+
+// assertNeverPassed fails the test if a check ever passed the server of
+// backend at addr, if the server never reached the status settled ("DOWN",
+// or "NOLB" for a server drained), or if it was ever UP or going up after.
+// (HAProxy 2.6 counts a newly resolved server UP until its first check,
+// which fails or drains it at once.) A drained server may be going down
+// for a while ("NOLB 1/2"): a check that timed out, which is no pass.
+func (w *stateWatch) assertNeverPassed(t *testing.T, backend, addr, settled string) {
+	t.Helper()
+	states := w.observations(backend, addr)
+	reached := false
 	for _, s := range states {
 		if s.CheckStatus == "L7OK" {
 			t.Errorf("%s server %s: a check passed (%s, %s)", backend, addr, s.Status, s.CheckStatus)
 			return
 		}
-		if s.Status == "DOWN" {
-			failed = true
-		} else if failed && s.Status != "MAINT" {
-			t.Errorf("%s server %s: %s after its checks had failed", backend, addr, s.Status)
+		switch {
+		case s.Status == settled:
+			reached = true
+		case !reached, s.Status == "MAINT":
+		case settled == "NOLB" && strings.HasPrefix(s.Status, "NOLB "):
+			t.Logf("%s server %s: %s (last check %s) after it was NOLB: a check failed", backend, addr, s.Status, s.CheckStatus)
+		default:
+			t.Errorf("%s server %s: %s after it was %s", backend, addr, s.Status, settled)
 			return
 		}
 	}
-	if !failed {
-		t.Errorf("%s server %s: never DOWN in %d observations", backend, addr, len(states))
+	if !reached {
+		t.Errorf("%s server %s: never %s in %d observations", backend, addr, settled, len(states))
 	}
 }
