@@ -604,7 +604,9 @@ func TestServeSplit(t *testing.T) {
 // the answer comes whole, in no more pieces than the bound allows.
 func TestServeAt(t *testing.T) {
 	a := answerNamed(t, "size-16382")
-	opts := h2answer.ServeOptions{Addr: "127.0.0.2:0", Split: true, Within: 100 * time.Millisecond}
+	written := make(chan time.Duration, 1)
+	opts := h2answer.ServeOptions{Addr: "127.0.0.2:0", Split: true, Within: 100 * time.Millisecond,
+		Written: func(took time.Duration) { written <- took }}
 	addr := h2answer.Serve(t, a, h2answer.HealthMessages, opts)
 	if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.2" {
 		t.Fatalf("Serve at %s listens on %s", opts.Addr, addr)
@@ -616,6 +618,14 @@ func TestServeAt(t *testing.T) {
 	}
 	if reads < 2 || reads > 100 {
 		t.Errorf("the %d bytes came in %d reads, want between 2 and 100 pieces", len(a.Bytes(h2answer.HealthMessages)), reads)
+	}
+	select {
+	case took := <-written:
+		if took < opts.Within/2 {
+			t.Errorf("Written reports %v for about 100 pauses of 1ms", took)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Written was not called after the answer")
 	}
 }
 

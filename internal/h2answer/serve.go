@@ -34,6 +34,11 @@ type ServeOptions struct {
 	// payload goes in one piece. An answer that is not frames beyond the
 	// bound is written in equal pieces.
 	Within time.Duration
+	// Written, when set, is called after each answer is written whole,
+	// with how long the writing took: for a split answer, from its first
+	// piece to the pause after its last. A test compares it with how long
+	// the client took to judge the answer.
+	Written func(took time.Duration)
 	// Hold is how long a connection stays open after an answer that does
 	// not close it, unless the client closes it first; 30 s when zero.
 	Hold time.Duration
@@ -150,8 +155,12 @@ func (s *server) serve(c net.Conn) {
 		}
 		return
 	}
+	start := time.Now()
 	if err := s.write(c); err != nil {
 		return
+	}
+	if s.opts.Written != nil {
+		s.opts.Written(time.Since(start))
 	}
 	if s.answer.Close {
 		// Close our side only, and read until the client closes its own,
