@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haproxycheck/protoc-gen-haproxycheck/example/gen/helloworld"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/example/gen/servicestatus"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
 )
@@ -108,8 +110,23 @@ func startExampleServer(t *testing.T, addr, services string) *serverProcess {
 	}
 }
 
-// drain asks the server to report not serving.
-func (p *serverProcess) drain() { _ = p.cmd.Process.Signal(syscall.SIGTERM) }
+// terminate sends the server SIGTERM, on which it stops gracefully: it
+// says it is not serving, waits the drain time, then stops.
+func (p *serverProcess) terminate() { _ = p.cmd.Process.Signal(syscall.SIGTERM) }
+
+// waitExit waits, at most timeout, until the server has exited, and fails
+// the test unless it exited with status 0.
+func (p *serverProcess) waitExit(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		t.Fatalf("the example server did not exit within %v of SIGTERM", timeout)
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("the example server exited with status %d after SIGTERM, want 0", code)
+	}
+}
 
 // kill stops the server at once and waits for it to exit.
 func (p *serverProcess) kill() {
@@ -151,20 +168,36 @@ func freePort(t *testing.T, ips []string) string {
 type checkKind struct {
 	service, backend, envVar, serves, other string
 	subnet                                  string // the 127.0.N. addresses its servers use
+	// drainTime is how long the example server says it is not serving
+	// before it stops, after SIGTERM: the generated drain time.
+	drainTime time.Duration
+	// drains reports whether the check drains a server that says it is
+	// not serving (NOLB, L7OKC) rather than failing it (DOWN, L7RSP).
+	drains bool
 }
 
 var exampleKinds = []checkKind{
-	{service: "servicestatus.HealthCheck", backend: "servicestatus", envVar: "SERVICESTATUS_SERVERS", serves: "servicestatus", other: "greeter", subnet: "127.0.31."},
-	{service: "helloworld.Greeter", backend: "greeter", envVar: "GREETER_SERVERS", serves: "greeter", other: "servicestatus", subnet: "127.0.32."},
+	{service: "servicestatus.HealthCheck", backend: "servicestatus", envVar: "SERVICESTATUS_SERVERS", serves: "servicestatus", other: "greeter", subnet: "127.0.31.",
+		drainTime: servicestatus.HealthCheckDrainTime},
+	{service: "helloworld.Greeter", backend: "greeter", envVar: "GREETER_SERVERS", serves: "greeter", other: "servicestatus", subnet: "127.0.32.",
+		drainTime: helloworld.GreeterDrainTime, drains: true},
 }
+
+// exampleSlack is what the example test's timed waits allow beyond
+// HAProxy's own timing: the stats polls and a loaded machine.
+const exampleSlack = 2 * time.Second
 
 // TestExampleChecksOnHAProxy loads the fragments that real protoc generates
 // for the example into real HAProxy, which checks real example servers: a
-// healthy one is UP; one that starts draining is DOWN, failed by the
-// response rule (L7RSP) rather than by a timeout; a stopped one is DOWN; a
-// server of the other service is never passed by a check. The healthy and
-// the draining server are also checked through a relay that splits their
-// answers at every byte.
+// healthy one is UP; a server of the other service is never passed by a
+// check, failed by the response rule (L7RSP) rather than by a timeout; a
+// stopped one is DOWN. A server told to stop with SIGTERM stops gracefully
+// with the generated code: it says it is not serving, and the Greeter
+// check drains it (NOLB, L7OKC) at its first check, while the
+// servicestatus check, which has no not-serving response, fails it (DOWN,
+// L7RSP) after fall checks, both before the drain time is over; then it
+// stops, and is DOWN with L4CON. The healthy and the stopping server are
+// also checked through a relay that splits their answers at every byte.
 func TestExampleChecksOnHAProxy(t *testing.T) {
 	t.Parallel()
 	gen := generateExample(t)
@@ -177,24 +210,24 @@ func TestExampleChecksOnHAProxy(t *testing.T) {
 }
 
 func testExampleKind(t *testing.T, gen string, kind checkKind) {
-	healthyIP, drainIP, stopIP, otherIP := kind.subnet+"1", kind.subnet+"2", kind.subnet+"3", kind.subnet+"4"
-	healthySplitIP, drainSplitIP := kind.subnet+"5", kind.subnet+"6"
-	ips := []string{healthyIP, drainIP, stopIP, otherIP, healthySplitIP, drainSplitIP}
+	healthyIP, stoppingIP, killedIP, otherIP := kind.subnet+"1", kind.subnet+"2", kind.subnet+"3", kind.subnet+"4"
+	healthySplitIP, stoppingSplitIP := kind.subnet+"5", kind.subnet+"6"
+	ips := []string{healthyIP, stoppingIP, killedIP, otherIP, healthySplitIP, stoppingSplitIP}
 	port := freePort(t, ips)
 	addr := func(ip string) string { return net.JoinHostPort(ip, port) }
 
 	startExampleServer(t, addr(healthyIP), kind.serves)
-	draining := startExampleServer(t, addr(drainIP), kind.serves)
-	stopped := startExampleServer(t, addr(stopIP), kind.serves)
+	stopping := startExampleServer(t, addr(stoppingIP), kind.serves)
+	killed := startExampleServer(t, addr(killedIP), kind.serves)
 	startExampleServer(t, addr(otherIP), kind.other)
 	startByteRelay(t, addr(healthySplitIP), addr(healthyIP))
-	startByteRelay(t, addr(drainSplitIP), addr(drainIP))
+	startByteRelay(t, addr(stoppingSplitIP), addr(stoppingIP))
 
 	hap := startHAProxy(t, []string{filepath.Join(gen, "haproxy", kind.service+".cfg")}, "", kind.backend+".test", ips, port, kind.envVar)
 	watch := watchBackends(t, hap, kind.backend)
 
 	const upWithin = 30 * time.Second // rise 2 × inter 2s, plus DNS resolution
-	for _, ip := range []string{healthyIP, drainIP, stopIP, healthySplitIP, drainSplitIP} {
+	for _, ip := range []string{healthyIP, stoppingIP, killedIP, healthySplitIP, stoppingSplitIP} {
 		s := hap.WaitStatus(t, kind.backend, addr(ip), "UP", upWithin)
 		if s.CheckStatus != "L7OK" {
 			t.Errorf("healthy server %s is UP with last check %s, want L7OK", addr(ip), s.CheckStatus)
@@ -205,20 +238,31 @@ func testExampleKind(t *testing.T, gen string, kind checkKind) {
 		t.Errorf("server of another service: last check %s, want L7RSP (failed by the response rule, not by a timeout)", o.CheckStatus)
 	}
 
-	draining.drain()
-	const downWithin = 20 * time.Second // fall 3 × inter 2s, plus slack
-	for _, ip := range []string{drainIP, drainSplitIP} {
-		d := hap.WaitStatus(t, kind.backend, addr(ip), "DOWN", downWithin)
-		if d.CheckStatus != "L7RSP" {
-			t.Errorf("not-serving server %s: last check %s, want L7RSP (failed at once by the response rule, not by a timeout)", addr(ip), d.CheckStatus)
-		}
-		t.Logf("not-serving answer from %s failed the check in %v (%s)", addr(ip), d.CheckDuration, d.CheckStatus)
+	start := time.Now()
+	stopping.terminate()
+	// Not serving, and still running until the drain time is over.
+	want, check := "DOWN", "L7RSP"
+	if kind.drains {
+		want, check = "NOLB", "L7OKC"
 	}
+	for _, ip := range []string{stoppingIP, stoppingSplitIP} {
+		s := hap.WaitStatus(t, kind.backend, addr(ip), want, kind.drainTime+exampleSlack)
+		if s.CheckStatus != check {
+			t.Errorf("stopping server %s: %s with last check %s, want %s (ended by a rule at once, not by a timeout)", addr(ip), want, s.CheckStatus, check)
+		}
+		t.Logf("stopping server %s: %s %s %v after SIGTERM (drain time %v)", addr(ip), s.Status, s.CheckStatus, time.Since(start).Round(time.Millisecond), kind.drainTime)
+	}
+	stopping.waitExit(t, kind.drainTime+10*time.Second) // the example server's -grace
+	t.Logf("the stopping server exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	const downWithin = 20 * time.Second // fall 3 × inter 2s, plus slack
+	waitState(t, hap, kind.backend, addr(stoppingIP), "DOWN", "L4CON", downWithin)
+	// The relay still accepts connections, and closes them.
+	s := hap.WaitStatus(t, kind.backend, addr(stoppingSplitIP), "DOWN", downWithin)
+	t.Logf("relay of the stopped server: DOWN, last check %s", s.CheckStatus)
 
-	stopped.kill()
-	s := hap.WaitStatus(t, kind.backend, addr(stopIP), "DOWN", downWithin)
-	if !strings.HasPrefix(s.CheckStatus, "L4") {
-		t.Errorf("stopped server: last check %s, want a layer 4 failure", s.CheckStatus)
+	killed.kill()
+	if s := hap.WaitStatus(t, kind.backend, addr(killedIP), "DOWN", downWithin); !strings.HasPrefix(s.CheckStatus, "L4") {
+		t.Errorf("killed server: last check %s, want a layer 4 failure", s.CheckStatus)
 	}
 
 	if h, _, _ := hap.ServerAt(kind.backend, addr(healthyIP)); h.Status != "UP" {

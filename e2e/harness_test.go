@@ -113,3 +113,23 @@ func startHAProxy(t *testing.T, fragments []string, extra, name string, ips []st
 	}
 	return haproxytest.Run(t, dns.Addr, extra, fragments, env)
 }
+
+// waitState waits, at most timeout, until the server of backend at addr
+// has the status want and its last check the status check, and returns
+// it: a server already DOWN for one reason is waited on until a check
+// gives the other.
+func waitState(t *testing.T, hap *haproxytest.HAProxy, backend, addr, want, check string, timeout time.Duration) haproxytest.Server {
+	t.Helper()
+	var last haproxytest.Server
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		s, ok, err := hap.ServerAt(backend, addr)
+		if err != nil {
+			t.Fatalf("reading servers of %s: %v", backend, err)
+		}
+		if last = s; ok && s.Status == want && s.CheckStatus == check {
+			return s
+		}
+	}
+	t.Fatalf("server %s of backend %s: %s with last check %s, want %s with %s after %v", addr, backend, last.Status, last.CheckStatus, want, check, timeout)
+	return last
+}
