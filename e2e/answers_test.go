@@ -98,7 +98,8 @@ type answerResult struct {
 	duration time.Duration
 	probe    *probe.Result
 	// written is how long the server took to write the answer to its
-	// first connection, HAProxy's first check.
+	// first connection, HAProxy's first check, or to find that the check
+	// had closed the connection before the answer's end.
 	mu      sync.Mutex
 	written time.Duration
 	writes  int

@@ -34,9 +34,10 @@ type ServeOptions struct {
 	// payload goes in one piece. An answer that is not frames beyond the
 	// bound is written in equal pieces.
 	Within time.Duration
-	// Written, when set, is called after each answer is written whole,
-	// with how long the writing took: for a split answer, from its first
-	// piece to the pause after its last. A test compares it with how long
+	// Written, when set, is called once the writing of each answer ends,
+	// with how long it took: for a split answer, from its first piece to
+	// the pause after its last, or to the write that failed because the
+	// client had closed the connection. A test compares it with how long
 	// the client took to judge the answer.
 	Written func(took time.Duration)
 	// Hold is how long a connection stays open after an answer that does
@@ -156,11 +157,12 @@ func (s *server) serve(c net.Conn) {
 		return
 	}
 	start := time.Now()
-	if err := s.write(c); err != nil {
-		return
-	}
+	err := s.write(c)
 	if s.opts.Written != nil {
 		s.opts.Written(time.Since(start))
+	}
+	if err != nil {
+		return
 	}
 	if s.answer.Close {
 		// Close our side only, and read until the client closes its own,
