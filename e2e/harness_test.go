@@ -133,3 +133,24 @@ func waitState(t *testing.T, hap *haproxytest.HAProxy, backend, addr, want, chec
 	t.Fatalf("server %s of backend %s: %s with last check %s, want %s with %s after %v", addr, backend, last.Status, last.CheckStatus, want, check, timeout)
 	return last
 }
+
+// readFragment reads the fragment in file.
+func readFragment(t testing.TB, file string) *probe.Fragment {
+	t.Helper()
+	text, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseFragment(t, text)
+}
+
+// requestOf returns what a check of f sends: its send-binary rules' bytes.
+func requestOf(f *probe.Fragment) []byte {
+	var request []byte
+	for _, r := range f.Rules {
+		if r.Kind == probe.Send {
+			request = append(request, r.Data...)
+		}
+	}
+	return request
+}

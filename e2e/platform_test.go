@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -46,8 +45,9 @@ func exampleWithoutGo(t *testing.T) map[string]string {
 // TestNonGoRepository generates checks for protos without go_package, as a
 // Java, Python or Node repository has them, with protoc and with buf and no
 // Go setting at all: both write the same fragments and nothing else, and
-// real HAProxy finds a grpc-js server UP while it serves and DOWN while it
-// does not.
+// real HAProxy finds a grpc-js server UP while it serves, and while it does
+// not, drains it (NOLB, L7OKC) with the grpc.health.v1 check and fails it
+// (DOWN, L7RSP) with the health RPC check.
 func TestNonGoRepository(t *testing.T) {
 	t.Parallel()
 	plugin := testenv.BuildPlugin(t)
@@ -94,10 +94,10 @@ func TestNonGoRepository(t *testing.T) {
 	stacktest.Start(t, stacktest.NodeStack, stacktest.Options{Addr: addr(sick), NotServing: true})
 	hap := startHAProxy(t, []string{filepath.Join(out, "haproxy")}, "", "nongo.test", []string{healthy, sick}, port,
 		"SERVICESTATUS_SERVERS", "GREETER_SERVERS")
-	for _, backend := range []string{"servicestatus", "greeter"} {
-		hap.WaitStatus(t, backend, addr(healthy), "UP", 30*time.Second)
-		if s := hap.WaitStatus(t, backend, addr(sick), "DOWN", 30*time.Second); s.CheckStatus != "L7RSP" {
-			t.Errorf("%s: not-serving grpc-js server: last check %s, want L7RSP", backend, s.CheckStatus)
+	for _, b := range []struct{ backend, status, check string }{{"servicestatus", "DOWN", "L7RSP"}, {"greeter", "NOLB", "L7OKC"}} {
+		hap.WaitStatus(t, b.backend, addr(healthy), "UP", 30*time.Second)
+		if s := hap.WaitStatus(t, b.backend, addr(sick), b.status, 30*time.Second); s.CheckStatus != b.check {
+			t.Errorf("%s: not-serving grpc-js server: %s with last check %s, want %s", b.backend, b.status, s.CheckStatus, b.check)
 		}
 	}
 }
@@ -224,9 +224,6 @@ func (s slowHealthCheck) Check(ctx context.Context, _ *servicestatus.HealthCheck
 	}
 }
 
-// sendBinary matches a fragment's send-binary rules.
-var sendBinary = regexp.MustCompile(`(?m)^\s*tcp-check send-binary ([0-9a-f]+) `)
-
 // TestDeadlineCancelsSlowHandler sends a fragment's exact request bytes to
 // a grpc-go server whose handler would sleep for a minute, and keeps the
 // connection open, as a stuck check does: the grpc-timeout in the bytes
@@ -236,18 +233,7 @@ func TestDeadlineCancelsSlowHandler(t *testing.T) {
 	out := generateProtos(t, testenv.BuildPlugin(t), "", map[string]string{
 		"servicestatus/servicestatus.proto": fmt.Sprintf(statusProto, "", "timing: {inter_ms: 2000 timeout_ms: 300}"),
 	})
-	cfg, err := os.ReadFile(filepath.Join(out, "haproxy", "servicestatus.HealthCheck.cfg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var request []byte
-	for _, m := range sendBinary.FindAllStringSubmatch(string(cfg), -1) {
-		b, err := hex.DecodeString(m[1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		request = append(request, b...)
-	}
+	request := requestOf(readFragment(t, filepath.Join(out, "haproxy", "servicestatus.HealthCheck.cfg")))
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -285,14 +271,17 @@ func TestDeadlineCancelsSlowHandler(t *testing.T) {
 // TestDrainWithOneCall runs a grpc-go server that registers the example's
 // Greeter and the whole server with grpc-go's health server through the
 // generated helper, and drains it with one call, hs.Shutdown: real HAProxy
-// marks it DOWN within fall × inter plus one check, and UP again after
-// hs.Resume.
+// drains it (NOLB, L7OKC) at the first check after the call, within the
+// fragment's drain time (one inter and the check's timeout), and has it UP
+// again at the first check after hs.Resume, within two inters: rise does
+// not apply to leaving NOLB.
 func TestDrainWithOneCall(t *testing.T) {
 	t.Parallel()
-	const inter, fall = 500 * time.Millisecond, 2
+	const inter, slack = 500 * time.Millisecond, 500 * time.Millisecond // slack: the stats polls
 	greeter := strings.Replace(exampleWithoutGo(t)["helloworld/greeter.proto"],
 		`check: {backend: "greeter"}`, `check: {backend: "greeter" timing: {inter_ms: 500 rise: 2 fall: 2}}`, 1)
 	out := generateProtos(t, testenv.BuildPlugin(t), "", map[string]string{"helloworld/greeter.proto": greeter})
+	drainTime := readFragment(t, filepath.Join(out, "haproxy", "helloworld.Greeter.cfg")).Contract.DrainTime
 
 	ip := "127.0.63.1"
 	port := freePort(t, []string{ip})
@@ -312,14 +301,23 @@ func TestDrainWithOneCall(t *testing.T) {
 	hap.WaitStatus(t, "greeter", addr, "UP", 30*time.Second)
 	start := time.Now()
 	hs.Shutdown()
-	s := hap.WaitStatus(t, "greeter", addr, "DOWN", 30*time.Second)
+	s := hap.WaitStatus(t, "greeter", addr, "NOLB", 30*time.Second)
 	took := time.Since(start)
-	t.Logf("DOWN %v after hs.Shutdown (fall × inter = %v), last check %s", took, fall*inter, s.CheckStatus)
-	if limit := fall*inter + inter + 500*time.Millisecond; took > limit {
-		t.Errorf("DOWN after %v, want within fall × inter plus one check, %v (with 500ms for the stats poll)", took, limit)
+	t.Logf("NOLB %v after hs.Shutdown (drain time %v), last check %s", took, drainTime, s.CheckStatus)
+	if s.CheckStatus != "L7OKC" {
+		t.Errorf("drained with last check %s, want L7OKC", s.CheckStatus)
 	}
+	if took > drainTime+slack {
+		t.Errorf("NOLB after %v, want within the drain time, %v (with %v for the stats poll)", took, drainTime, slack)
+	}
+	start = time.Now()
 	hs.Resume()
-	hap.WaitStatus(t, "greeter", addr, "UP", 30*time.Second)
+	s = hap.WaitStatus(t, "greeter", addr, "UP", 30*time.Second)
+	took = time.Since(start)
+	t.Logf("UP %v after hs.Resume (inter %v), last check %s", took, inter, s.CheckStatus)
+	if took > 2*inter+slack {
+		t.Errorf("UP after %v, want within two inters, %v (with %v for the stats poll)", took, 2*inter, slack)
+	}
 }
 
 // TestOutputIsDeterministic generates the example with real protoc with

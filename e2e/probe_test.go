@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,16 +42,23 @@ func both(status string) map[string]string {
 	return map[string]string{"greeter": status, "servicestatus": status}
 }
 
+// notServing is the check status of a server that says it is not serving:
+// the grpc.health.v1 check drains it (L7OKC), the health RPC check, which
+// has no not-serving response, fails it (L7RSP).
+var notServing = map[string]string{"greeter": "L7OKC", "servicestatus": "L7RSP"}
+
 // TestProbeAgreesWithHAProxy checks that the probe gives every server the
 // verdict that real HAProxy gives it, with the same generated fragment,
 // case by case: on each stack, a healthy server (L7OK), a not-serving one
-// and one of another service (L7RSP), a stopped one (L4CON) and a TLS
-// server that a plaintext check reaches (L7RSP); a plain HTTP/1 server
-// (L7RSP), a non-gRPC HTTP/2 server, whose answer never ends the call as
-// gRPC does (L7TOUT), and a healthy and a not-serving server behind a
-// relay that splits their answers at every byte. With TLS checks: every
-// stack's healthy (L7OK) and not-serving (L7RSP) TLS server, a plaintext
-// server and a server whose certificate another CA signed (L6RSP).
+// (drained, L7OKC, by the grpc.health.v1 check; failed, L7RSP, by the
+// health RPC check), one of another service (L7RSP), a stopped one (L4CON)
+// and a TLS server that a plaintext check reaches (L7RSP); a plain HTTP/1
+// server (L7RSP), a non-gRPC HTTP/2 server, which ends its stream with DATA
+// rather than trailers (L7RSP, at once), and a healthy and a not-serving
+// server behind a relay that splits their answers at every byte. With TLS
+// checks: every stack's healthy (L7OK) and not-serving TLS server, a
+// plaintext server and a server whose certificate another CA signed
+// (L6RSP).
 func TestProbeAgreesWithHAProxy(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	certFile, keyFile, caFile := stacktest.TLSFiles(t)
@@ -77,7 +82,7 @@ func TestProbeAgreesWithHAProxy(t *testing.T) {
 		}
 		groups = append(groups, &probeGroup{name: string(stack), cases: []*probeCase{
 			newCase("healthy", both("L7OK"), start(stacktest.Options{}, false)),
-			newCase("not serving", both("L7RSP"), start(stacktest.Options{NotServing: true}, false)),
+			newCase("not serving", notServing, start(stacktest.Options{NotServing: true}, false)),
 			newCase("stopped", both("L4CON"), start(stacktest.Options{}, true)),
 			newCase("another service", both("L7RSP"), start(stacktest.Options{Services: []string{"greeter"}}, false)),
 			newCase("TLS", both("L7RSP"), start(stacktest.Options{TLSCert: certFile, TLSKey: keyFile}, false)),
@@ -102,7 +107,7 @@ func TestProbeAgreesWithHAProxy(t *testing.T) {
 		}
 		tls.cases = append(tls.cases,
 			newCase(string(stack)+" healthy over TLS", both("L7OK"), serveTLS(false)),
-			newCase(string(stack)+" not serving over TLS", both("L7RSP"), serveTLS(true)))
+			newCase(string(stack)+" not serving over TLS", notServing, serveTLS(true)))
 	}
 	tls.cases = append(tls.cases,
 		newCase("plaintext server", both("L6RSP"), func(t *testing.T, addr string) {
@@ -114,9 +119,9 @@ func TestProbeAgreesWithHAProxy(t *testing.T) {
 	groups = append(groups, tls)
 	groups = append(groups, &probeGroup{name: "other", cases: []*probeCase{
 		newCase("HTTP/1", both("L7RSP"), func(t *testing.T, addr string) { serveHTTP(t, addr, false, "", "") }),
-		newCase("HTTP/2 without gRPC", both("L7TOUT"), func(t *testing.T, addr string) { serveHTTP(t, addr, true, "", "") }),
+		newCase("HTTP/2 without gRPC", both("L7RSP"), func(t *testing.T, addr string) { serveHTTP(t, addr, true, "", "") }),
 		newCase("healthy, split at every byte", both("L7OK"), relay(stacktest.Options{})),
-		newCase("not serving, split at every byte", both("L7RSP"), relay(stacktest.Options{NotServing: true})),
+		newCase("not serving, split at every byte", notServing, relay(stacktest.Options{NotServing: true})),
 	}})
 
 	var ips []string
@@ -170,21 +175,11 @@ func testProbeGroup(t *testing.T, fragments map[string]string, g *probeGroup, po
 	hap := startHAProxy(t, []string{fragments["greeter"], fragments["servicestatus"]}, "",
 		strings.ReplaceAll(g.name, "-", "")+".probe.test", ips, port, "GREETER_SERVERS", "SERVICESTATUS_SERVERS")
 	for backend, file := range fragments {
-		text, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := probe.ParseFragment(text)
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := readFragment(t, file)
 		for _, c := range g.cases {
 			addr := net.JoinHostPort(c.ip, port)
 			haproxyStatus := firstCheck(t, hap, backend, addr)
-			res, err := probe.Run(context.Background(), f, addr, probe.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := runProbe(t, f, addr, probe.Options{})
 			if res.Verdict.HAProxy.String() != haproxyStatus || haproxyStatus != c.want[backend] {
 				t.Errorf("%s, %s: HAProxy %s, probe %s (%s: %s); want both %s",
 					c.name, backend, haproxyStatus, res.Verdict.HAProxy, res.Verdict.Class, res.Verdict.Reason, c.want[backend])
