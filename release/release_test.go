@@ -43,7 +43,8 @@ const buildTimeout = 10 * time.Minute
 // them; a path, a time or a build ID that varied would change a sum. It
 // then installs the .deb into a temporary root and runs the installed
 // plugin under real protoc, with the options proto the package installs,
-// and requires the committed example fragments byte for byte.
+// on the example's protos as committed, and requires the committed
+// fragments byte for byte.
 func TestReleaseIsReproducible(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a release twice")
@@ -55,13 +56,15 @@ func TestReleaseIsReproducible(t *testing.T) {
 	protoc := testenv.Tool(t, "protoc")
 	root := testenv.RepoRoot(t)
 
+	// The commit, resolved once: HEAD may move while the test runs.
+	commit := strings.TrimSpace(string(testenv.Run(t, root, time.Minute, git, "rev-parse", "--verify", "HEAD^{commit}")))
 	var sums [2][]byte
 	var dirs [2]string
 	for i := range dirs {
 		dirs[i] = t.TempDir()
 		start := time.Now()
 		testenv.Run(t, root, buildTimeout, bash, "scripts/release",
-			"--targets", "linux/amd64", "--rev", "HEAD", version.Version, dirs[i])
+			"--targets", "linux/amd64", "--rev", commit, version.Version, dirs[i])
 		t.Logf("release %d of linux/amd64 built in %v", i+1, time.Since(start).Round(time.Second))
 		sums[i] = checkSums(t, dirs[i], []string{archive, deb, rpm})
 	}
@@ -69,7 +72,7 @@ func TestReleaseIsReproducible(t *testing.T) {
 		t.Fatalf("two builds of the same revision differ:\n%s\n%s", sums[0], sums[1])
 	}
 
-	out := testenv.Run(t, root, time.Minute, git, "log", "-1", "--format=%ct", "HEAD")
+	out := testenv.Run(t, root, time.Minute, git, "log", "-1", "--format=%ct", commit)
 	commitTime, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
 	if err != nil {
 		t.Fatalf("commit time %q: %v", out, err)
@@ -87,13 +90,16 @@ func TestReleaseIsReproducible(t *testing.T) {
 		}
 	}
 
+	// The example's protos and fragments as committed, like the plugin.
+	tree := t.TempDir()
+	untar(t, testenv.Run(t, root, time.Minute, git, "archive", "--format=tar", commit, "example/proto", "example/gen/haproxy"), tree)
 	gen := t.TempDir()
-	testenv.Run(t, root, time.Minute, protoc,
+	testenv.Run(t, tree, time.Minute, protoc,
 		"-I", filepath.Join(inst, "usr", "include"), "-I", "example/proto",
 		"--plugin=protoc-gen-haproxycheck="+filepath.Join(inst, "usr", "bin", "protoc-gen-haproxycheck"),
 		"--haproxycheck_out="+gen, "--haproxycheck_opt=paths=source_relative",
 		"example/proto/helloworld/greeter.proto", "example/proto/servicestatus/servicestatus.proto")
-	want := fragments(t, filepath.Join(root, "example", "gen", "haproxy"))
+	want := fragments(t, filepath.Join(tree, "example", "gen", "haproxy"))
 	got := fragments(t, filepath.Join(gen, "haproxy"))
 	if len(want) == 0 {
 		t.Fatal("example/gen/haproxy has no fragments")
@@ -251,6 +257,35 @@ func checkStaticBinary(t *testing.T, bin, root string) {
 	for _, dir := range append(dirs, root) {
 		if bytes.Contains(data, []byte(dir+"/")) {
 			t.Errorf("%s names the build machine's directory %s", bin, dir)
+		}
+	}
+}
+
+// untar writes the files of the tar archive data into dir.
+func untar(t *testing.T, data []byte, dir string) {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		p := filepath.Join(dir, filepath.FromSlash(hdr.Name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
