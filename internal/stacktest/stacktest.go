@@ -193,7 +193,7 @@ func Start(t testing.TB, stack Stack, opts Options) *Server {
 			t.Errorf("the %s server printed lines of no known form: %q", stack, s.bad)
 		}
 		if t.Failed() || os.Getenv("HAPROXYCHECK_TEST_LOG") != "" {
-			t.Logf("%s server %s %v output:\n%s", stack, s.listen, opts.args(), s.log.String())
+			t.Logf("%s server %s %v output:\n%s", stack, s.listen, opts.args(), abridged(s.log.String()))
 		}
 	})
 	if !s.await(30*time.Second, func() bool { return s.listen != "" }) {
@@ -206,6 +206,25 @@ func Start(t testing.TB, stack Stack, opts Options) *Server {
 	}
 	s.Addr = s.listen
 	return s
+}
+
+// Lines of a server's output that the test log shows: a server under load
+// prints a line per call, too many to read.
+const (
+	logHead = 50
+	logTail = 150
+)
+
+// abridged returns out, or, when it has more than logHead + logTail lines,
+// its first logHead and last logTail lines and how many are left out.
+func abridged(out string) string {
+	lines := strings.SplitAfter(out, "\n")
+	if len(lines) <= logHead+logTail {
+		return out
+	}
+	return strings.Join(lines[:logHead], "") +
+		fmt.Sprintf("[... %d lines left out ...]\n", len(lines)-logHead-logTail) +
+		strings.Join(lines[len(lines)-logTail:], "")
 }
 
 // SetServing makes the server serving or not, and waits (at most 10 s)
