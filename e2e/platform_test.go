@@ -22,6 +22,7 @@ import (
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/example/gen/helloworld"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/example/gen/servicestatus"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/haproxytest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
 )
@@ -164,9 +165,7 @@ func TestProxyProtocol(t *testing.T) {
 		"servicestatus/servicestatus.proto": fmt.Sprintf(statusProto, "", "servers: {send_proxy_v2: true} timing: {inter_ms: 500 rise: 2 fall: 2}"),
 	})
 
-	ip := "127.0.62.1"
-	port := freePort(t, []string{ip})
-	lis, err := net.Listen("tcp", net.JoinHostPort(ip, port))
+	lis, err := net.Listen("tcp", "127.0.62.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,12 +178,7 @@ func TestProxyProtocol(t *testing.T) {
 	srv := grpc.NewServer(grpc.UnaryInterceptor(rec.intercept))
 	responder := &servicestatus.HealthCheckHealthResponder{}
 	servicestatus.RegisterHealthCheckServer(srv, responder)
-	go func() { _ = srv.Serve(proxied) }()
-	t.Cleanup(srv.Stop)
-
-	hap := startHAProxy(t, []string{filepath.Join(out, "haproxy")}, "", "proxied.test", []string{ip}, port, "SERVICESTATUS_SERVERS")
-	addr := net.JoinHostPort(ip, port)
-	hap.WaitStatus(t, "servicestatus", addr, "UP", 30*time.Second)
+	hap, addr := serveChecked(t, srv, proxied, out, "proxied.test", "SERVICESTATUS_SERVERS", "servicestatus")
 	if headers.Load() == 0 {
 		t.Error("the server got no PROXY protocol header")
 	}
@@ -204,6 +198,22 @@ func TestProxyProtocol(t *testing.T) {
 	if s := hap.WaitStatus(t, "servicestatus", addr, "DOWN", 30*time.Second); s.CheckStatus != "L7RSP" {
 		t.Errorf("not serving: last check %s, want L7RSP", s.CheckStatus)
 	}
+}
+
+// serveChecked serves srv on lis until the test ends, and runs HAProxy on
+// the fragments in out/haproxy with lis's address as the one server of
+// each backend, found through the DNS name name and the variable envVar;
+// it waits until backend has the server UP, and returns HAProxy and the
+// server's address.
+func serveChecked(t *testing.T, srv *grpc.Server, lis net.Listener, out, name, envVar, backend string) (*haproxytest.HAProxy, string) {
+	t.Helper()
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	addr := lis.Addr().String()
+	ip, port, _ := net.SplitHostPort(addr)
+	hap := startHAProxy(t, []string{filepath.Join(out, "haproxy")}, "", name, []string{ip}, port, envVar)
+	hap.WaitStatus(t, backend, addr, "UP", 30*time.Second)
+	return hap, addr
 }
 
 // slowHealthCheck is a servicestatus.HealthCheck whose Check sleeps for a
@@ -283,9 +293,7 @@ func TestDrainWithOneCall(t *testing.T) {
 	out := generateProtos(t, testenv.BuildPlugin(t), "", map[string]string{"helloworld/greeter.proto": greeter})
 	drainTime := readFragment(t, filepath.Join(out, "haproxy", "helloworld.Greeter.cfg")).Contract.DrainTime
 
-	ip := "127.0.63.1"
-	port := freePort(t, []string{ip})
-	lis, err := net.Listen("tcp", net.JoinHostPort(ip, port))
+	lis, err := net.Listen("tcp", "127.0.63.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,12 +301,7 @@ func TestDrainWithOneCall(t *testing.T) {
 	hs := health.NewServer()
 	grpc_health_v1.RegisterHealthServer(srv, hs)
 	helloworld.SetGreeterServing(hs, true)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-
-	hap := startHAProxy(t, []string{filepath.Join(out, "haproxy")}, "", "drain.test", []string{ip}, port, "GREETER_SERVERS")
-	addr := net.JoinHostPort(ip, port)
-	hap.WaitStatus(t, "greeter", addr, "UP", 30*time.Second)
+	hap, addr := serveChecked(t, srv, lis, out, "drain.test", "GREETER_SERVERS", "greeter")
 	start := time.Now()
 	hs.Shutdown()
 	s := hap.WaitStatus(t, "greeter", addr, "NOLB", 30*time.Second)
