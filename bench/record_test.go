@@ -52,6 +52,7 @@ func TestRecord(t *testing.T) {
 	writeTiming(&r, examples, stacks)
 	writeServerCPU(&r, examples, stacks, example)
 	measureHAProxyCPU(t, &r, grpcHealth)
+	measureDrain(t, &r, protoc, bins)
 	writeGoBenchmarks(t, &r)
 	writeAnalysis(&r)
 	r.machine = append(r.machine, []string{"load average at the end (1, 5, 15 min)", loadAverage(t)})
