@@ -19,8 +19,6 @@ import (
 	"fmt"
 	"strings"
 
-	"golang.org/x/net/http2"
-
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/checkmodel"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/fragment/contract"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/wire"
@@ -66,23 +64,6 @@ func Contract(c checkmodel.Check) contract.Line {
 		l.NotServing = c.Answers.NotServing.GRPC
 	}
 	return l
-}
-
-// NotServingPattern is the pattern of the rule that tells a server that
-// says it is not serving: the DATA frame on stream 1 that carries the
-// not-serving message, anywhere in the answer.
-func NotServingPattern(message []byte) string {
-	return `(?s)` + literal(dataFrame(message))
-}
-
-// dataFrame returns the DATA frame, on stream 1 and without flags, that
-// carries message alone.
-func dataFrame(message []byte) []byte {
-	var b bytes.Buffer
-	if err := http2.NewFramer(&b, nil).WriteData(wire.StreamID, false, message); err != nil {
-		panic(err) // writing to a bytes.Buffer cannot fail
-	}
-	return b.Bytes()
 }
 
 type writer struct {
@@ -225,7 +206,7 @@ func (w *writer) backend(c checkmodel.Check) {
 			status, verdict = " error-status L7OKC", "draining it"
 		}
 		w.line(`    tcp-check expect min-recv 0%s comment "not-serving response of %s" on-error "the server says it is not serving: %s" ! rstring '%s'`,
-			status, path, verdict, NotServingPattern(ns.GRPC))
+			status, path, verdict, CallPattern(ns.GRPC))
 	}
 	w.line(`    tcp-check expect min-recv 0 comment "healthy response of %s" on-error "not a successful call of %s with the healthy response" rstring '%s'`,
 		path, path, CallPattern(c.Answers.Healthy.GRPC))

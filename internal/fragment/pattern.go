@@ -262,14 +262,21 @@ func EndOfCallPattern() string {
 
 // CallPattern is the pattern of a successful call whose only message is
 // message, a gRPC Length-Prefixed-Message: after the server's SETTINGS,
-// response headers with :status 200, the message alone in one DATA frame,
-// and trailers with grpc-status 0, on stream 1; frames of other streams,
-// and of types that do not carry the call, may come between them, and
-// empty DATA frames around the message.
+// response headers with :status 200, the message in DATA frames without
+// flags, and a whole block of trailers with grpc-status 0, on stream 1;
+// frames of other streams, and of types that do not carry the call, may
+// come between them, and empty DATA frames around the message. A proxy
+// may split the message over DATA frames wherever its reads end, so the
+// pattern reads the message byte by byte, and takes a DATA frame header,
+// after frames that do not carry the call, between any two of its bytes;
+// the frames must end where the message does.
 func CallPattern(message []byte) string {
-	n := len(message)
-	data := literal([]byte{0, byte(n >> 8), byte(n), byte(http2.FrameData), 0}) + streamID(wire.StreamID) + literal(message)
+	dataHeader := header(http2.FrameData, []byte{0}, wire.StreamID)
 	empty := literal([]byte{0, 0, 0, byte(http2.FrameData), 0}) + streamID(wire.StreamID)
+	parts := make([]string, len(message))
+	for i, c := range message {
+		parts[i] = literal([]byte{c})
+	}
 	defs := append(frameSubpatterns(), blockSubpatterns()...)
 	defs = append(defs,
 		// O is a frame that does not carry the call: any frame but DATA,
@@ -279,6 +286,10 @@ func CallPattern(message []byte) string {
 			"." + streamID(wire.StreamID) + ")(?&F)", uses: []string{"F"}},
 		// E is O, or an empty DATA frame on stream 1.
 		subpattern{name: "E", body: "(?&O)|" + empty, uses: []string{"O"}},
+		// Y is where one DATA frame of the message ends and the next
+		// begins: frames that do not carry the call, and a DATA frame
+		// header without flags.
+		subpattern{name: "Y", body: "(?&E)*+" + dataHeader, uses: []string{"E"}},
 		// R is the response headers: a header block on stream 1 that does
 		// not end it and starts with :status 200.
 		subpattern{name: "R", body: "(?=.{9}(?&P)(?&U)*+(?:" + statusOK + "))(?:" + headerBlock(openStreamFlags) + ")", uses: []string{"P", "U", "F", "C"}},
@@ -289,9 +300,21 @@ func CallPattern(message []byte) string {
 		// CONTINUATION frame headers.
 		subpattern{name: "G", body: grpcStatusZero(), uses: []string{"K"}},
 	)
-	body := "(?=" + header(http2.FrameSettings, nil, 0) + ")(?&O)*+(?&R)(?&E)*+" + data + "(?&E)*+" +
-		"(?=" + header(http2.FrameHeaders, endStreamFlags, wire.StreamID) + ").{9}(?=.*?(?&G))"
-	return compose(body, defs, "O", "E", "R", "G")
+	// The trailers must not start with a :status, as the end-of-call rule
+	// reads any HEADERS frame that does as response headers, and must hold
+	// G: the block is captured whole, and what follows it as rest, so that
+	// a G that ends before rest starts is one of the block's.
+	//
+	// The message is read byte by byte, but the frames it comes in must
+	// end where the message ends: the frames from the first DATA frame on,
+	// walked by their lengths, are captured as frames, and the message's
+	// reading must end where they do.
+	body := "(?=" + header(http2.FrameSettings, nil, 0) + ")(?&O)*+(?&R)(?&E)*+" +
+		"(?=(?:(?&E)|(?=" + dataHeader + ")(?&F))*+(?<frames>.*+))" +
+		dataHeader + strings.Join(parts, "(?&Y)?") + "(?&E)*+(?=\\k<frames>\\z)" +
+		"(?=(?:" + headerBlock(endStreamFlags) + ")(?<rest>.*+))(?!.{9}(?&P)(?&U)*+(?:" + statusAny + "))" +
+		".{9}(?=.*?(?&G)(?=.*\\k<rest>\\z))"
+	return compose(body, defs, "O", "E", "Y", "R", "G", "F", "C")
 }
 
 // grpcStatusZero returns the body of G.

@@ -214,13 +214,17 @@ const (
 	literalNeverIndexed        = 0x10 // section 6.2.3, 4-bit index prefix
 )
 
-// literalField hand-assembles one literal header field with a new name in
+// LiteralForms are the first bytes of the three literal representations of
+// a header field with a new name, for LiteralField.
+var LiteralForms = []byte{literalIncrementalIndexing, literalWithoutIndexing, literalNeverIndexed}
+
+// LiteralField hand-assembles one literal header field with a new name in
 // the representation form (one of the literal* constants), the name and
 // the value each Huffman-coded or raw (RFC 7541, section 5.2). A field with
 // incremental indexing enters the decoder's dynamic table without the
 // builder's encoder knowing, so it must come last in the answer's last
 // header block.
-func literalField(form byte, name string, nameHuffman bool, value string, valueHuffman bool) []byte {
+func LiteralField(form byte, name string, nameHuffman bool, value string, valueHuffman bool) []byte {
 	out := []byte{form}
 	out = appendString(out, name, nameHuffman)
 	return appendString(out, value, valueHuffman)

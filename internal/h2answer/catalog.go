@@ -29,11 +29,6 @@ func Catalog() []Answer {
 // illegal answers that hold every byte a check looks for.
 func Exotic() []Answer {
 	return []Answer{
-		healthy("split-message", "split message: the message over two DATA frames, legal in HTTP/2 (RFC 9113, section 8.1) though no measured stack does it",
-			func(b *builder, m Messages) {
-				half := len(m.Healthy) / 2
-				b.serverPreface().response().data(m.Healthy[:half], false).data(m.Healthy[half:], false).trailers("0", "")
-			}),
 		healthy("padded-data", "padded DATA: the message in a DATA frame with PADDED (flags 0x08) and 16 bytes of padding (RFC 9113, section 6.1)",
 			func(b *builder, m Messages) {
 				b.serverPreface().response().
@@ -102,6 +97,22 @@ func healthyFramings() []Answer {
 		}
 	}
 	return []Answer{
+		healthy("split-message", "the message over two DATA frames, as nginx forwards a message whose bytes reach it in two reads",
+			func(b *builder, m Messages) {
+				half := len(m.Healthy) / 2
+				b.serverPreface().response().data(m.Healthy[:half], false).data(m.Healthy[half:], false).trailers("0", "")
+			}),
+		healthy("split-message-every-byte", "the message one byte per DATA frame, with a PING and an empty DATA frame between two of them, as a proxy forwards a message that reaches it a byte at a time",
+			func(b *builder, m Messages) {
+				b.serverPreface().response()
+				for i, c := range m.Healthy {
+					if i == 2 {
+						b.frame(func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{1}) }).data(nil, false)
+					}
+					b.data([]byte{c}, false)
+				}
+				b.trailers("0", "")
+			}),
 		healthy("plain", "grpc-go's framing: SETTINGS, SETTINGS ACK, HEADERS (END_HEADERS), DATA, trailers in HEADERS (END_STREAM|END_HEADERS)",
 			func(b *builder, m Messages) { b.call(m.Healthy) }),
 		healthy("trailers-continuation", "trailers in HEADERS (END_STREAM, flags 0x01) and one CONTINUATION (END_HEADERS)",
@@ -192,7 +203,7 @@ func healthyStatusLiterals() []Answer {
 	for _, f := range forms {
 		for _, nameHuffman := range []bool{false, true} {
 			for _, valueHuffman := range []bool{false, true} {
-				field := literalField(f.form, "grpc-status", nameHuffman, "0", valueHuffman)
+				field := LiteralField(f.form, "grpc-status", nameHuffman, "0", valueHuffman)
 				answers = append(answers, healthy(
 					fmt.Sprintf("grpc-status-%s-name-%s-value-%s", f.name, coding[nameHuffman], coding[valueHuffman]),
 					fmt.Sprintf("grpc-status 0 as a literal %s with a new name, name %s, value %s (RFC 7541, section 6.2): % x",

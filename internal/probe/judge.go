@@ -264,27 +264,73 @@ func successfulCall(a, message []byte) bool {
 	if !ok {
 		return false
 	}
-	off = skipOthers(a, off, true)
-	frame := dataFrame(message)
-	if !bytes.HasPrefix(a[off:], frame) {
+	return messageFrom(a, skipOthers(a, off, true), message)
+}
+
+// dataHeader reports whether a DATA frame header without flags on stream
+// 1, of a length the patterns read, is at a[off:].
+func dataHeader(a []byte, off int) bool {
+	h, ok := headerAt(a, off)
+	return ok && h.typ == http2.FrameData && h.flags == 0 && h.stream == wire.StreamID
+}
+
+// messageFrom reports whether the call goes on from a[off:] with message,
+// in DATA frames without flags, and whole trailers with grpc-status 0. It
+// reads the message byte by byte as the pattern does: between two of its
+// bytes, frames that do not carry the call and a DATA frame header may
+// come, where a proxy split the message; the message must end where the
+// frames from a[off:] on, walked by their lengths, end.
+func messageFrom(a []byte, off int, message []byte) bool {
+	if !dataHeader(a, off) {
 		return false
 	}
-	off = skipOthers(a, off+len(frame), true)
+	framesEnd := skipDataFrames(a, off)
+	var rest func(p, i int) bool
+	rest = func(p, i int) bool {
+		if i == len(message) {
+			q := skipOthers(a, p, true)
+			return q == framesEnd && trailersFrom(a, q)
+		}
+		if i > 0 {
+			if q := skipOthers(a, p, true); dataHeader(a, q) && q+frameHeaderLen < len(a) &&
+				a[q+frameHeaderLen] == message[i] && rest(q+frameHeaderLen+1, i+1) {
+				return true
+			}
+		}
+		return p < len(a) && a[p] == message[i] && rest(p+1, i+1)
+	}
+	return rest(off+frameHeaderLen, 0)
+}
+
+// skipDataFrames returns the offset after the complete frames at a[off:]
+// that do not carry the call, empty DATA frames, and DATA frames without
+// flags on stream 1.
+func skipDataFrames(a []byte, off int) int {
+	for {
+		if next := skipOthers(a, off, true); next != off {
+			off = next
+			continue
+		}
+		end, ok := frameEnd(a, off)
+		if !ok || !dataHeader(a, off) {
+			return off
+		}
+		off = end
+	}
+}
+
+// trailersFrom reports whether a whole block of trailers with grpc-status
+// 0 starts at a[off:].
+func trailersFrom(a []byte, off int) bool {
 	t, ok := headerAt(a, off)
 	if !ok || t.typ != http2.FrameHeaders || t.stream != wire.StreamID || !legalHeadersFlags(t.flags) || !t.flags.Has(http2.FlagHeadersEndStream) {
 		return false
 	}
-	return hasGRPCStatusZero(a, off+frameHeaderLen)
-}
-
-// dataFrame returns the DATA frame on stream 1, without flags, that carries
-// message alone.
-func dataFrame(message []byte) []byte {
-	var b bytes.Buffer
-	if err := http2.NewFramer(&b, nil).WriteData(wire.StreamID, false, message); err != nil {
-		panic(err) // writing to a bytes.Buffer cannot fail
+	if complete, _ := statusField(a, skipSizeUpdates(a, fieldsStart(a, off))); complete {
+		return false // trailers that start with :status
 	}
-	return b.Bytes()
+	end, ok := headerBlockEnd(a, off)
+	return ok && hasGRPCStatusZero(a[:end], off+frameHeaderLen)
 }
 
 // grpcStatusZero are the parts of the header field grpc-status: 0 as a
@@ -307,7 +353,8 @@ var grpcStatusZero = struct {
 }
 
 // hasGRPCStatusZero reports whether grpc-status: 0 is anywhere in a[from:],
-// split anywhere by CONTINUATION frame headers.
+// split anywhere by CONTINUATION frame headers; callers bound a to the
+// header block where it must be.
 func hasGRPCStatusZero(a []byte, from int) bool {
 	for p := from; p < len(a); p++ {
 		if bytes.IndexByte(grpcStatusZero.first, a[p]) < 0 {
@@ -366,9 +413,9 @@ func judgement(l contract.Line, received []byte, lastRead bool) Status {
 		return StatusNone
 	case !endOfCall(a):
 		return L7RSP
-	case l.NotServing != nil && bytes.Contains(a, dataFrame(l.NotServing)) && l.NotServingDrains:
+	case l.NotServing != nil && successfulCall(a, l.NotServing) && l.NotServingDrains:
 		return L7OKC
-	case l.NotServing != nil && bytes.Contains(a, dataFrame(l.NotServing)):
+	case l.NotServing != nil && successfulCall(a, l.NotServing):
 		return L7RSP
 	case successfulCall(a, l.Healthy):
 		return L7OK

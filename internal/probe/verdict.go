@@ -125,6 +125,10 @@ func (c *check) ruleName(r *Rule) string {
 func (c *check) clientReading() string {
 	call, msgs := c.res.Call, c.res.Received.Messages
 	switch {
+	case notHTTP2(c.received) != "" || len(c.res.Received.Frames) > 0 && c.res.Received.Frames[0].Type != http2.FrameSettings:
+		return clientFailed // a client fails the connection at once
+	case call.End == EndRefused, call.HTTPStatus != 0 && call.HTTPStatus != 200:
+		return clientFailed // whatever follows, the call fails
 	case call.End == NotEnded:
 		return clientNotEnded
 	case call.HTTPStatus != 200 || !call.grpcContentType() || call.End != EndTrailers ||
@@ -154,14 +158,10 @@ func (c *check) unseen(status Status, client string) string {
 	if len(c.received) >= bufSize-1 {
 		why = append(why, fmt.Sprintf("the answer fills HAProxy's check buffer (tune.bufsize, %d bytes), which holds all that a check sees", bufSize))
 	}
-	dataFrames := 0
 	for _, f := range c.res.Received.Frames {
 		switch {
-		case f.Type == http2.FrameData && f.Stream == wire.StreamID && f.Length > 0:
-			dataFrames++
-			if f.Flags.Has(http2.FlagDataPadded) {
-				why = append(why, "the message is in a PADDED DATA frame, which the check does not read")
-			}
+		case f.Type == http2.FrameData && f.Stream == wire.StreamID && f.Flags.Has(http2.FlagDataPadded):
+			why = append(why, "the message is in a PADDED DATA frame, which the check does not read")
 		case f.Type == http2.FrameHeaders && f.Flags&^headersFlagsMask != 0,
 			f.Type == http2.FrameData && f.Flags&^(http2.FlagDataEndStream|http2.FlagDataPadded) != 0:
 			why = append(why, fmt.Sprintf("a %s frame has flags that HTTP/2 does not define (%s), which the check does not read", f.Type, strings.Join(f.FlagNames(), "|")))
@@ -170,9 +170,6 @@ func (c *check) unseen(status Status, client string) string {
 				why = append(why, fmt.Sprintf("the server sent an informational :status %s first, which the check does not read", status))
 			}
 		}
-	}
-	if dataFrames > 1 && client != clientFailed {
-		why = append(why, fmt.Sprintf("the message is split over %d DATA frames; the check reads a message in one frame", dataFrames))
 	}
 	if client == clientHealthy && c.res.Call.GRPCStatus.Present && !hasGRPCStatusZero(c.received, 0) {
 		why = append(why, "grpc-status 0 is sent as a reference to HPACK's dynamic table, which the check cannot read")
