@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2/hpack"
 
@@ -385,5 +386,69 @@ func TestBuildSendsTimeoutAndUserAgent(t *testing.T) {
 		if got := fields[6:]; !slices.Equal(got, tc.want) {
 			t.Errorf("options %+v: headers after te %v, want %v", tc.opts, got, tc.want)
 		}
+	}
+}
+
+// TestBuildNotServing checks what not serving means for each kind of check
+// and each value of check.not_serving: grpc.health.v1 and a health RPC with
+// a not_serving_response drain by default; NOT_SERVING_DOWN fails instead;
+// a health RPC without a not-serving response has nothing to drain on.
+func TestBuildNotServing(t *testing.T) {
+	ok := `expected_response: 'status: "OK"'`
+	for _, tc := range []struct {
+		name, file string
+		drains     bool
+	}{
+		{"grpc.health.v1", file(`[haproxycheck.v1.grpc_health] {}`), true},
+		{"grpc.health.v1, drain", file(`[haproxycheck.v1.grpc_health] {check: {not_serving: NOT_SERVING_DRAIN}}`), true},
+		{"grpc.health.v1, down", file(`[haproxycheck.v1.grpc_health] {check: {not_serving: NOT_SERVING_DOWN}}`), false},
+		{"health RPC with a not-serving response", file("", rpc("Check", ok+` not_serving_response: 'status: "DRAINING"'`)), true},
+		{"health RPC with a not-serving response, down", file("", rpc("Check", ok+` not_serving_response: 'status: "DRAINING"' check: {not_serving: NOT_SERVING_DOWN}`)), false},
+		{"health RPC without a not-serving response", file("", rpc("Check", ok)), false},
+	} {
+		files, err := build(t, tc.file)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := files[0].Checks[0].Answers.Drains(); got != tc.drains {
+			t.Errorf("%s: drains %t, want %t", tc.name, got, tc.drains)
+		}
+	}
+}
+
+// TestDrainTime checks how long a server waits, once it says it is not
+// serving, before HAProxy sends it no new connections: one check interval
+// and one check timeout when it is drained at its first check; fall checks,
+// the later ones fastinter apart, when it is failed.
+func TestDrainTime(t *testing.T) {
+	for _, tc := range []struct {
+		opt  string
+		want time.Duration
+	}{
+		{`check: {}`, 4 * time.Second}, // inter 2s + timeout (inter) 2s
+		{`check: {timing: {inter_ms: 1000 timeout_ms: 300}}`, 1300 * time.Millisecond},
+		{`check: {not_serving: NOT_SERVING_DOWN}`, 12 * time.Second}, // 4s + 2 × (2s + 2s)
+		{`check: {not_serving: NOT_SERVING_DOWN timing: {inter_ms: 1000 fastinter_ms: 100 fall: 3 timeout_ms: 300}}`,
+			1300*time.Millisecond + 2*400*time.Millisecond},
+	} {
+		files, err := build(t, file(`[haproxycheck.v1.grpc_health] {`+tc.opt+`}`))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.opt, err)
+		}
+		if got := files[0].Checks[0].DrainTime(); got != tc.want {
+			t.Errorf("%s: drain time %v, want %v", tc.opt, got, tc.want)
+		}
+	}
+}
+
+// TestBuildMinHAProxy checks that the oldest HAProxy of the build's
+// options reaches every check's backend.
+func TestBuildMinHAProxy(t *testing.T) {
+	files, err := checkmodel.Build(protogentest.Plugin(t, "", file(`[haproxycheck.v1.grpc_health] {}`)), checkmodel.Options{MinHAProxy: checkmodel.HAProxy32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := files[0].Checks[0].Backend.MinHAProxy; got != checkmodel.HAProxy32 || !got.AtLeast(3, 1) || got.AtLeast(3, 3) {
+		t.Errorf("oldest HAProxy %v, want 3.2", got)
 	}
 }

@@ -82,3 +82,32 @@ service { name: "` + strings.Repeat("S", 200) + `" method { name: "Check" input_
 	}
 	return files[0].Checks[0]
 }
+
+// TestRenderFor renders one check for the oldest HAProxy of each LTS
+// line, and with not serving drained or failed: servers start DOWN until a
+// check passes from 3.2 on (init-state, which 2.6 to 3.0 do not know),
+// and the not-serving rule ends the check with L7OKC only when it drains.
+func TestRenderFor(t *testing.T) {
+	file := func(notServing string) string {
+		return `name: "s/s.proto" package: "s" syntax: "proto3"
+dependency: "haproxycheck/v1/haproxycheck.proto"
+service { name: "S" options { [haproxycheck.v1.grpc_health] {check: {not_serving: ` + notServing + `}} } }`
+	}
+	for _, v := range checkmodel.HAProxyVersions {
+		for _, notServing := range []string{"NOT_SERVING_DRAIN", "NOT_SERVING_DOWN"} {
+			opts := protogentest.GoldenOptions
+			opts.MinHAProxy = v
+			files, err := checkmodel.Build(protogentest.Plugin(t, "", file(notServing)), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := string(fragment.Render("s/s.proto", "v0.0.0-test", files[0].Checks[0]))
+			if got, want := strings.Contains(text, " init-state down"), v.AtLeast(3, 1); got != want {
+				t.Errorf("HAProxy %v: init-state down %t, want %t", v, got, want)
+			}
+			if got, want := strings.Contains(text, " error-status L7OKC "), notServing == "NOT_SERVING_DRAIN"; got != want {
+				t.Errorf("%s: error-status L7OKC %t, want %t", notServing, got, want)
+			}
+		}
+	}
+}
