@@ -91,6 +91,7 @@ func TestRenderFor(t *testing.T) {
 	file := func(notServing string) string {
 		return `name: "s/s.proto" package: "s" syntax: "proto3"
 dependency: "haproxycheck/v1/haproxycheck.proto"
+options { go_package: "example.com/s" }
 service { name: "S" options { [haproxycheck.v1.grpc_health] {check: {not_serving: ` + notServing + `}} } }`
 	}
 	for _, v := range checkmodel.HAProxyVersions {
