@@ -127,9 +127,10 @@ func generate(t *testing.T, plugin, param string, m backendMode) generated {
 	}
 }
 
-// maxParallel is how many scenarios run at once: each runs HAProxy, four
-// to six servers and a load client, and two or three keep a 2-CPU machine
-// busy without starving HAProxy's checks.
+// maxParallel is how many scenarios run at once, at most (go test's
+// -parallel, GOMAXPROCS by default, bounds them too): each runs HAProxy,
+// four to six servers and a load client, and two or three keep a 2-CPU
+// machine busy without starving HAProxy's checks.
 const maxParallel = 3
 
 // TestNoCallLost runs, on every stack and in both modes, three servers
