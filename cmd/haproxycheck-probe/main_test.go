@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/version"
@@ -255,5 +258,32 @@ func TestUsage(t *testing.T) {
 		if code != 1 || !strings.Contains(stderr, tt.want) {
 			t.Errorf("%q: exit %d, stderr %q; want 1 and %q", tt.args, code, stderr, tt.want)
 		}
+	}
+}
+
+// TestREADMEListsExitCodes checks that the README's table of exit codes
+// has a row for each of probe.Classes, as it describes it, and one for
+// usage errors.
+func TestREADMEListsExitCodes(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "| exit | verdict | meaning | HAProxy |\n| --- | --- | --- | --- |\n")
+	if !ok {
+		t.Fatal("README has no table of exit codes")
+	}
+	table, _, _ = strings.Cut(table, "\n\n")
+	want := []string{fmt.Sprintf("| %d | | nothing was probed: bad flags, fragment, descriptor set or CA file | |", probe.ExitUsage)}
+	for _, c := range probe.Classes {
+		var statuses []string
+		for _, s := range c.Statuses {
+			statuses = append(statuses, s.String())
+		}
+		want = append(want, fmt.Sprintf("| %d | %s | %s | %s |", c.ExitCode, c.Name, c.Meaning, strings.Join(statuses, ", ")))
+	}
+	slices.SortFunc(want, func(a, b string) int { return strings.Compare(a[:4], b[:4]) })
+	if got := strings.Split(table, "\n"); !slices.Equal(got, want) {
+		t.Errorf("README's exit codes:\n%s\nwant, from probe.Classes:\n%s", table, strings.Join(want, "\n"))
 	}
 }

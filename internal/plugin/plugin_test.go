@@ -2,6 +2,8 @@ package plugin_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/plugin"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
 )
 
 // service returns a proto file "<pkg>/<pkg>.proto" in text format with one
@@ -183,5 +186,28 @@ func TestOutputIgnoresFileOrder(t *testing.T) {
 		if got[name] != content {
 			t.Errorf("%s differs between the two orders", name)
 		}
+	}
+}
+
+// TestREADMEListsParameters checks that the README's table of the plugin's
+// parameters has a row for each of Parameters, as it describes it, and no
+// other.
+func TestREADMEListsParameters(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, line := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(line, "| `") && strings.Contains(line, "=") && strings.Count(line, " | ") == 2 {
+			rows = append(rows, line)
+		}
+	}
+	var want []string
+	for _, p := range plugin.Parameters {
+		want = append(want, fmt.Sprintf("| `%s=%s` | `%s` | %s |", p.Name, strings.ReplaceAll(p.Values, "|", `\|`), p.Default, p.Doc))
+	}
+	if !slices.Equal(rows, want) {
+		t.Errorf("README's parameters:\n%s\nwant, from plugin.Parameters:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
 	}
 }
