@@ -24,6 +24,11 @@
 //         };
 //       }
 //
+// A check judges the server's answer as a gRPC client would, up to the size
+// of HAProxy's check buffer (tune.bufsize, 16384 bytes by default: response
+// headers, message and trailers together); a larger answer fails the check,
+// as a call the check cannot see the end of.
+//
 // Settings shared by every check of a file go in one file option, which
 // each service's or RPC's own check settings override field by field:
 //
