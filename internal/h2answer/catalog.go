@@ -285,15 +285,11 @@ func trailersAt(end int, why string) Answer {
 				b := newBuilder()
 				withMetadata(n)(b, m)
 				trailers := b.frameStarts[len(b.frameStarts)-1]
-				return b.bytes(), trailers + frameHeaderLen
+				return b.bytes(), trailers + wire.FrameHeaderLen
 			})
 		},
 	}
 }
-
-// frameHeaderLen is the length of an HTTP/2 frame header (RFC 9113,
-// section 4.1).
-const frameHeaderLen = 9
 
 // healthyInterleavings are healthy calls with other frames between theirs.
 func healthyInterleavings() []Answer {

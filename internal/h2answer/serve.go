@@ -228,16 +228,16 @@ func Pieces(answer []byte, maxPauses int) []int {
 		}
 	}
 	off := 0
-	for off+frameHeaderLen <= n {
+	for off+wire.FrameHeaderLen <= n {
 		length := int(answer[off])<<16 | int(answer[off+1])<<8 | int(answer[off+2])
-		mark(off-splitMargin, off+frameHeaderLen+splitMargin)
-		if off+frameHeaderLen+length > n {
+		mark(off-splitMargin, off+wire.FrameHeaderLen+splitMargin)
+		if off+wire.FrameHeaderLen+length > n {
 			break
 		}
-		off += frameHeaderLen + length
+		off += wire.FrameHeaderLen + length
 	}
 	if off < n {
-		mark(off, off+frameHeaderLen+2*splitMargin)
+		mark(off, off+wire.FrameHeaderLen+2*splitMargin)
 	}
 	mark(n-splitMargin, n)
 	var ends []int
