@@ -24,6 +24,7 @@ var fragmentLines = []*regexp.Regexp{
 	regexp.MustCompile(`^    option tcp-check$`),
 	regexp.MustCompile(`^    retries [0-9]+$`),
 	regexp.MustCompile(`^    option redispatch 1$`),
+	regexp.MustCompile(`^    retry-on conn-failure empty-response$`),
 	regexp.MustCompile(`^    timeout check [0-9]+ms$`),
 	regexp.MustCompile(`^    tcp-check connect( send-proxy)?( ssl( sni [A-Za-z0-9.-]+)? alpn h2)? linger comment "connect to check /[A-Za-z0-9_.]+/[A-Za-z0-9_]+"$`),
 	regexp.MustCompile(`^    tcp-check send-binary [0-9a-f]+ comment "HTTP/2 call [^"]+"$`),

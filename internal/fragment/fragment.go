@@ -168,7 +168,12 @@ func (w *writer) servers(b checkmodel.Backend) {
 	if initStateDown(b) {
 		w.line("# A server that DNS adds gets traffic once its first check passes.")
 	}
-	w.line("# A connection that a server refuses is tried on another one.")
+	if b.HTTPMode {
+		w.line("# A call that a server refuses, or ends without any answer (as one that")
+		w.line("# crashes does), is tried on another one: such a call may run twice.")
+	} else {
+		w.line("# A connection that a server refuses is tried on another one.")
+	}
 }
 
 func (w *writer) backend(c checkmodel.Check) {
@@ -181,6 +186,13 @@ func (w *writer) backend(c checkmodel.Check) {
 	}
 	w.line("    retries %d", Retries)
 	w.line("    option redispatch 1")
+	if b.HTTPMode {
+		// HAProxy 3 answers 502 at once to a request it sent on a reused
+		// connection to a server that has just died; a request that got
+		// no answer at all is tried on another server. One in flight on a
+		// server that crashed may so run twice.
+		w.line("    retry-on conn-failure empty-response")
+	}
 	w.line("    option tcp-check")
 	if b.Timing.TimeoutMS != 0 {
 		w.line("    timeout check %dms", b.Timing.TimeoutMS)
