@@ -20,9 +20,10 @@ names) and helloworld.Greeter, whose reply names --id. SIGUSR1 makes it not
 serving, SIGUSR2 serving again. SIGTERM stops it gracefully, as C-core
 servers behind HAProxy's generated checks should stop: it reports not
 serving on every name (which drains it from HAProxy at the next check),
-waits --drain-time (the drain-time of the fragment's contract line), lets
-the calls in flight finish for at most --grace (server.stop(grace), which
-also sends clients a GOAWAY and refuses new calls), and exits 0; SIGUSR1 and
+waits --drain-time (the drain-time of the fragment's contract line) and
+then as long again, so that every connection, whose maximum age is
+--drain-time, has been told to go away, lets the calls in flight finish for
+at most --grace (server.stop(grace), which refuses new calls), and exits 0; SIGUSR1 and
 SIGUSR2 no longer change its state then. SIGINT, or a second SIGTERM, stops
 it at once. DURATION is Go's form: 1500ms, 1.5s, 1m30s. On standard output
 it prints "listening HOST:PORT" once it accepts connections, "serving true"
@@ -192,7 +193,13 @@ def stop_gracefully(server, servicers, drain_time, grace):
     meanwhile stops it at once."""
     servicers.serving = False
     println('serving false')
-    deadline = time.monotonic() + drain_time
+    # server.stop cancels the calls that have reached C-core but that grpcio
+    # has not yet taken up, and in mode tcp clients send new calls on their
+    # connection until it is told to go away. So every connection is given
+    # a maximum age of drain_time (see main): once HAProxy sends no new
+    # connection, waiting that age again (with C-core's 10% jitter) lets
+    # C-core send every connection a GOAWAY before server.stop.
+    deadline = time.monotonic() + drain_time + 1.1 * drain_time
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -251,9 +258,14 @@ def main():
         servicers = Server(load_messages(tmp), args.id, not args.not_serving)
         # C-core sets SO_REUSEPORT by default, so a second server could bind
         # an address in use; the other stacks refuse to.
+        options = [('grpc.so_reuseport', 0)]
+        if args.drain_time > 0:
+            # See stop_gracefully.
+            options += [('grpc.max_connection_age_ms', int(args.drain_time * 1000)),
+                        ('grpc.max_connection_age_grace_ms', int(args.grace * 1000))]
         server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=8),
                              handlers=servicers.handlers(services),
-                             options=[('grpc.so_reuseport', 0)])
+                             options=options)
         if args.tls_cert or args.tls_key:
             with open(args.tls_key, 'rb') as key, open(args.tls_cert, 'rb') as cert:
                 creds = grpc.ssl_server_credentials([(key.read(), cert.read())])
