@@ -21,8 +21,10 @@ type outcome struct {
 	calls  int
 	failed map[codes.Code]int
 	// excused is how many of the failed calls were in flight on the
-	// killed server's connections when it was killed.
-	excused int
+	// killed server's connections when it was killed, and reconnecting how
+	// many of those a client made while it reconnected after its
+	// connection to the killed server broke.
+	excused, reconnecting int
 	// drainNOLB is, for each server drained, the time from its SIGTERM
 	// until HAProxy was seen reporting it NOLB, and drainLastCall until
 	// the start of the last call it answered.
@@ -59,8 +61,13 @@ func (s *scenario) required(event string) bool {
 // mode tcp, where HAProxy sends a connection to one server, it was on a
 // connection to the killed server: one whose calls the killed server
 // answered, or that HAProxy's log shows forwarded to the killed server's
-// address. Every other failed call fails the test, but in the early
-// scale-outs before HAProxy 3.2, which are measured only.
+// address. In mode tcp a client whose connection to the killed server
+// broke (the one it had, or one HAProxy sent there in the milliseconds the
+// dying process still accepted) fails its calls at once until it has
+// reconnected (grpc-go's fail-fast calls during its reconnect backoff):
+// those are excused too, and counted apart. Every other failed call fails
+// the test, but in the early scale-outs before HAProxy 3.2, which are
+// measured only.
 func (s *scenario) outcomes() []outcome {
 	t := s.t
 	calls := s.load.records()
@@ -81,13 +88,19 @@ func (s *scenario) outcomes() []outcome {
 	for i, e := range s.events {
 		rows[i] = outcome{event: e.name, stack: string(s.stack), mode: s.mode.name, failed: map[codes.Code]int{}}
 	}
-	excusedBy := func(c callRecord) int {
+	excusedBy := func(c callRecord) (int, bool) {
 		for i, e := range s.events {
-			if e.killed != nil && s.inFlightOnKilled(c, e.killed, calls, conns) {
-				return i
+			if e.killed == nil {
+				continue
+			}
+			if s.inFlightOnKilled(c, e.killed, calls, conns) {
+				return i, false
+			}
+			if s.reconnecting(c, e.killed, calls, conns) {
+				return i, true
 			}
 		}
-		return -1
+		return -1, false
 	}
 	unexcused := make([][]callRecord, len(s.events))
 	for _, c := range calls {
@@ -98,9 +111,12 @@ func (s *scenario) outcomes() []outcome {
 		if !c.failed() {
 			continue
 		}
-		if k := excusedBy(c); k >= 0 {
+		if k, reconnecting := excusedBy(c); k >= 0 {
 			rows[k].failed[c.code]++
 			rows[k].excused++
+			if reconnecting {
+				rows[k].reconnecting++
+			}
 			continue
 		}
 		o.failed[c.code]++
@@ -145,7 +161,8 @@ func (s *scenario) outcomes() []outcome {
 		}
 		s.judgeEarlyCalls(o, e)
 		if k := e.killed; k != nil {
-			o.notes = append(o.notes, fmt.Sprintf("%d failed calls in flight on %s's connections when it was killed", o.excused, k.id))
+			o.notes = append(o.notes, fmt.Sprintf("%d failed calls in flight on %s's connections when it was killed, %d of them while a client reconnected after its connection to it broke",
+				o.excused, k.id, o.reconnecting))
 			if s.mode.name == "tcp" {
 				o.notes = append(o.notes, fmt.Sprintf("HAProxy sent it %d new connections after SIGKILL", len(reachedAfterKill(k, conns))))
 			}
@@ -186,6 +203,30 @@ func (s *scenario) inFlightOnKilled(c callRecord, k *killed, calls []callRecord,
 		}
 	}
 	return false
+}
+
+// reconnecting reports whether, in mode tcp, the failed call c started
+// after k was killed and before any call of its client succeeded again,
+// and a connection of that client to the killed server was in use when it
+// was killed or was sent there after: the client was reconnecting after
+// its connection to the killed server broke.
+func (s *scenario) reconnecting(c callRecord, k *killed, calls []callRecord, conns map[string]frontendConn) bool {
+	if s.mode.name != "tcp" || c.start.Before(k.signalled) || !c.start.Before(k.restarted) {
+		return false
+	}
+	broken := false
+	for _, o := range calls {
+		if o.worker != c.worker || o.start.After(c.start) {
+			continue
+		}
+		switch {
+		case !o.failed() && o.end.After(k.signalled) && o.end.Before(c.start):
+			return false // the client had recovered
+		case o.local != "" && !o.end.Before(k.signalled) && (o.server == k.id || conns[o.local].server == k.addr):
+			broken = true
+		}
+	}
+	return broken
 }
 
 // frontendConn is a connection to HAProxy's frontend in mode tcp, as
