@@ -10,32 +10,18 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/types/descriptorpb"
-
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/dnstest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/haproxytest"
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/plugin"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/version"
 )
 
 // The example's services, one of each kind of check.
 const (
-	greeterService     = "helloworld.Greeter"        // through grpc.health.v1
-	healthCheckService = "servicestatus.HealthCheck" // through its health RPC
+	greeterService     = protogentest.Greeter     // through grpc.health.v1
+	healthCheckService = protogentest.HealthCheck // through its health RPC
 )
-
-// compileFragment returns the fragment of service in set, as the plugin
-// generates it.
-func compileFragment(t testing.TB, set *descriptorpb.FileDescriptorSet, service string) []byte {
-	t.Helper()
-	text, err := plugin.CompileFragment(set, service, "", version.Version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return text
-}
 
 // parseFragment reads a fragment's text.
 func parseFragment(t testing.TB, text []byte) *probe.Fragment {

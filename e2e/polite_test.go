@@ -124,7 +124,7 @@ func (p *politeTarget) render(t *testing.T, stack stacktest.Stack, toggle bool) 
 	})
 	texts := map[string]string{}
 	for _, service := range []string{greeterService, healthCheckService} {
-		text := compileFragment(t, set, service)
+		text := protogentest.Fragment(t, set, service)
 		linger := parseFragment(t, text).Connect.Linger
 		p.what = fmt.Sprintf("HAProxy with the rendered fragments (linger %t)", linger)
 		if toggle {

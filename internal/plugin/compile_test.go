@@ -36,7 +36,7 @@ func TestCompileFragmentLikeThePlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, service := range []string{greeter, healthCheck} {
-		if got, want := string(compile(t, set, service)), string(exampleFragment(t, service)); got != want {
+		if got, want := string(protogentest.Fragment(t, set, service)), string(protogentest.ExampleFragment(t, service)); got != want {
 			t.Errorf("%s: compiled fragment differs from the plugin's:\n%s\nwant:\n%s", service, got, want)
 		}
 	}
@@ -77,26 +77,6 @@ func TestCompileFragmentErrors(t *testing.T) {
 
 // The example's services, one of each kind of check.
 const (
-	greeter     = "helloworld.Greeter"        // through grpc.health.v1
-	healthCheck = "servicestatus.HealthCheck" // through its health RPC
+	greeter     = protogentest.Greeter     // through grpc.health.v1
+	healthCheck = protogentest.HealthCheck // through its health RPC
 )
-
-// compile returns the fragment of service in set.
-func compile(t testing.TB, set *descriptorpb.FileDescriptorSet, service string) []byte {
-	t.Helper()
-	text, err := plugin.CompileFragment(set, service, "", version.Version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return text
-}
-
-// exampleFragment returns the example's committed fragment of service.
-func exampleFragment(t testing.TB, service string) []byte {
-	t.Helper()
-	text, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "example", "gen", "haproxy", service+".cfg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return text
-}

@@ -17,7 +17,7 @@ import (
 // TestParseExampleFragment reads the committed grpc.health.v1 fragment of
 // the example back into its check.
 func TestParseExampleFragment(t *testing.T) {
-	f := parse(t, exampleFragment(t, greeter))
+	f := parse(t, protogentest.ExampleFragment(t, greeter))
 	if f.Backend != "greeter" || f.Timing != (probe.Timing{Inter: 2 * time.Second, Rise: 2, Fall: 3}) || f.TimeoutCheck != 0 {
 		t.Errorf("backend %q, timing %+v, timeout check %v", f.Backend, f.Timing, f.TimeoutCheck)
 	}
@@ -56,7 +56,7 @@ func TestParseExampleFragment(t *testing.T) {
 // TestParseTLSFragments reads the TLS options of rendered fragments:
 // verified with a CA file and SNI, and not verified.
 func TestParseTLSFragments(t *testing.T) {
-	verified := parse(t, compile(t, protogentest.ExampleSet(t, func(_ string, c *haproxycheckv1.Check) {
+	verified := parse(t, protogentest.Fragment(t, protogentest.ExampleSet(t, func(_ string, c *haproxycheckv1.Check) {
 		c.Authority = "greeter.example.com"
 		c.Tls = &haproxycheckv1.TLS{CaFile: "/etc/haproxy/ca.pem"}
 		c.Timing = &haproxycheckv1.Timing{InterMs: 500, TimeoutMs: 300}
@@ -69,7 +69,7 @@ func TestParseTLSFragments(t *testing.T) {
 	if verified.Timing.Inter != 500*time.Millisecond || verified.TimeoutCheck != 300*time.Millisecond {
 		t.Errorf("inter %v, timeout check %v", verified.Timing.Inter, verified.TimeoutCheck)
 	}
-	unverified := parse(t, compile(t, protogentest.ExampleSet(t, func(_ string, c *haproxycheckv1.Check) {
+	unverified := parse(t, protogentest.Fragment(t, protogentest.ExampleSet(t, func(_ string, c *haproxycheckv1.Check) {
 		c.Authority = "10.0.0.1:443"
 		c.Tls = &haproxycheckv1.TLS{InsecureSkipVerify: true}
 	}), healthCheck))

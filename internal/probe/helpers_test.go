@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,13 +13,10 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-	"google.golang.org/protobuf/types/descriptorpb"
 
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/plugin"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/version"
 )
 
 func TestMain(m *testing.M) {
@@ -29,19 +25,9 @@ func TestMain(m *testing.M) {
 
 // The example's services, one of each kind of check.
 const (
-	greeter     = "helloworld.Greeter"        // through grpc.health.v1
-	healthCheck = "servicestatus.HealthCheck" // through its health RPC
+	greeter     = protogentest.Greeter     // through grpc.health.v1
+	healthCheck = protogentest.HealthCheck // through its health RPC
 )
-
-// compile returns the fragment of service in set.
-func compile(t testing.TB, set *descriptorpb.FileDescriptorSet, service string) []byte {
-	t.Helper()
-	text, err := plugin.CompileFragment(set, service, "", version.Version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return text
-}
 
 // parse reads a fragment's text.
 func parse(t testing.TB, text []byte) *probe.Fragment {
@@ -51,16 +37,6 @@ func parse(t testing.TB, text []byte) *probe.Fragment {
 		t.Fatalf("%v\n%s", err, text)
 	}
 	return f
-}
-
-// exampleFragment returns the committed fragment of the example's service.
-func exampleFragment(t testing.TB, service string) []byte {
-	t.Helper()
-	text, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "example", "gen", "haproxy", service+".cfg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return text
 }
 
 // run probes addr with f, bounded by timeout, and fails the test if the

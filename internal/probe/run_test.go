@@ -35,7 +35,7 @@ const cannedTimeout = 300 * time.Millisecond
 // example's grpc.health.v1 fragment, and checks the verdict and its
 // explanation for every kind of answer.
 func TestCannedAnswers(t *testing.T) {
-	f := parse(t, exampleFragment(t, greeter))
+	f := parse(t, protogentest.ExampleFragment(t, greeter))
 	n := requestLen(f)
 	// hold keeps the connection open until the probe closes it.
 	hold := func(conn net.Conn) { _, _ = io.Copy(io.Discard, conn) }
@@ -231,7 +231,7 @@ func TestRefused(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	res := run(t, parse(t, exampleFragment(t, greeter)), addr, probe.Options{Timeout: cannedTimeout})
+	res := run(t, parse(t, protogentest.ExampleFragment(t, greeter)), addr, probe.Options{Timeout: cannedTimeout})
 	wantVerdict(t, res, probe.ConnectionFailed, probe.L4CON, "connection refused: nothing listens on "+addr)
 }
 
@@ -244,7 +244,7 @@ func TestDecodedAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := parse(t, compile(t, set, healthCheck))
+	f := parse(t, protogentest.Fragment(t, set, healthCheck))
 	healthy := f.Contract.Healthy
 	addr := cannedServer(t, func(conn net.Conn) {
 		if readRequest(conn, requestLen(f)) == nil {
@@ -303,7 +303,7 @@ const haproxyProxyHeader = "0d0a0d0a000d0a515549540a20000000"
 // TestProxyProtocol checks that a fragment whose servers take the PROXY
 // protocol makes the probe send HAProxy's header first.
 func TestProxyProtocol(t *testing.T) {
-	f := parse(t, compile(t, protogentest.ExampleSet(t, func(_ string, c *haproxycheckv1.Check) {
+	f := parse(t, protogentest.Fragment(t, protogentest.ExampleSet(t, func(_ string, c *haproxycheckv1.Check) {
 		c.Servers = &haproxycheckv1.Servers{SendProxyV2: true}
 	}), greeter))
 	if !f.Connect.SendProxyV2 {
@@ -337,7 +337,7 @@ func TestClose(t *testing.T) {
 		if linger {
 			want = io.EOF
 		}
-		text := exampleFragment(t, greeter)
+		text := protogentest.ExampleFragment(t, greeter)
 		if !linger {
 			text = bytes.Replace(text, []byte("tcp-check connect linger "), []byte("tcp-check connect "), 1)
 		}

@@ -30,7 +30,7 @@ func TestStacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := probe.Options{Timeout: stackTimeout, Files: files}
-	kinds := map[string]*probe.Fragment{greeter: parse(t, compile(t, set, greeter)), healthCheck: parse(t, compile(t, set, healthCheck))}
+	kinds := map[string]*probe.Fragment{greeter: parse(t, protogentest.Fragment(t, set, greeter)), healthCheck: parse(t, protogentest.Fragment(t, set, healthCheck))}
 	certFile, keyFile, caFile := stacktest.TLSFiles(t)
 	_, _, otherCA := stacktest.TLSFiles(t)
 	for _, stack := range stacktest.Stacks {

@@ -44,7 +44,7 @@ func tlsServer(t *testing.T, certFile, keyFile string, alpn ...string) string {
 // tlsFragment renders the example's grpc.health.v1 fragment with TLS.
 func tlsFragment(t *testing.T, authority string, settings *haproxycheckv1.TLS) *probe.Fragment {
 	t.Helper()
-	return parse(t, compile(t, protogentest.ExampleSet(t, func(_ string, c *haproxycheckv1.Check) {
+	return parse(t, protogentest.Fragment(t, protogentest.ExampleSet(t, func(_ string, c *haproxycheckv1.Check) {
 		c.Authority = authority
 		c.Tls = settings
 	}), greeter))

@@ -5,6 +5,8 @@
 package protogentest
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"google.golang.org/protobuf/compiler/protogen"
@@ -19,6 +21,9 @@ import (
 	"github.com/haproxycheck/protoc-gen-haproxycheck/example/gen/helloworld"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/example/gen/servicestatus"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/checkmodel"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/plugin"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/version"
 	haproxycheckv1 "github.com/haproxycheck/protoc-gen-haproxycheck/options/haproxycheck/v1"
 )
 
@@ -168,4 +173,31 @@ func editCheck(c *haproxycheckv1.Check, edit func(*haproxycheckv1.Check)) *hapro
 	}
 	edit(c)
 	return c
+}
+
+// The example's services, one of each kind of check.
+const (
+	Greeter     = "helloworld.Greeter"        // through grpc.health.v1
+	HealthCheck = "servicestatus.HealthCheck" // through its health RPC
+)
+
+// Fragment returns the fragment that the plugin generates for service in
+// set, with its default parameters.
+func Fragment(t testing.TB, set *descriptorpb.FileDescriptorSet, service string) []byte {
+	t.Helper()
+	text, err := plugin.CompileFragment(set, service, "", version.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
+}
+
+// ExampleFragment returns the committed fragment of the example's service.
+func ExampleFragment(t testing.TB, service string) []byte {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "example", "gen", "haproxy", service+".cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
 }
