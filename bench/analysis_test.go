@@ -12,11 +12,12 @@ func writeAnalysis(r *report) {
 		"the wire per check\"). The two, grpc-timeout and user-agent, are sent by default because servers then cancel a check " +
 		"HAProxy has given up on and can tell checks from traffic in their logs; `grpc_timeout=false user_agent=false` saves their " +
 		"bytes.")
-	r.para("**What a fast failure costs.** The rule that waits for the end of the call before judging the answer costs HAProxy no " +
-		"measurable CPU against the same check without it (see \"HAProxy CPU for many servers\"), and it turns a not-serving " +
-		"answer into an L7RSP within milliseconds instead of a timeout.")
+	r.para("**What the rules cost.** The three `expect rstring` rules, PCRE2 patterns that walk the answer frame by frame, cost " +
+		"HAProxy about as much CPU per check as the previous release's `expect rbinary` and `expect binary` rules, measured in the " +
+		"same run (see \"HAProxy CPU for many servers\"), and they end a not-serving answer within milliseconds, draining the server " +
+		"(L7OKC) with a grpc.health.v1 check or failing it (L7RSP) with a health RPC check, instead of waiting for a timeout.")
 	r.para("**Changed because of measurements.** Every connect rule has `linger`: without it HAProxy ends each check with a TCP " +
-		"reset, and grpc-go and C-core logged one connection reset per check (`internal/probe` TestPoliteChecks). The " +
+		"reset, and grpc-go and C-core logged one connection reset per check (`e2e` TestPoliteChecks). The " +
 		"end-of-stream pattern accepts only whole frame headers of the trailers or of RST_STREAM on stream 1: a GOAWAY pattern " +
 		"matched inside the header of a 7-byte DATA frame and failed healthy servers behind a relay that split answers at every " +
 		"byte. With the PROXY protocol the connect rule sends the header itself, because HAProxy ignores the server's " +
