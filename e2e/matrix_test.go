@@ -59,7 +59,7 @@ func (b matrixBackend) notServing() (status, check string) {
 const (
 	roleHealthy     = "healthy"
 	roleNotServing  = "not serving"
-	roleDraining    = "draining"
+	roleDraining    = "draining" // UP, then not serving, then serving again
 	roleStopped     = "stopped"
 	roleOnlyGreeter = "greeter only"
 	roleOnlyStatus  = "servicestatus only"
