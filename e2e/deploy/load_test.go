@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,8 +38,10 @@ type callRecord struct {
 	worker int
 	// local is the client's address of the TCP connection that carried
 	// the call, which names the connection; empty when the call never got
-	// one.
-	local string
+	// one. dialed is the client's address of the last connection its
+	// client had dialed when the call ended, the one a call that failed
+	// to get a connection waited for.
+	local, dialed string
 	// start and end are when the call began and ended.
 	start, end time.Time
 	// server is the ID of the server that answered, empty on failure.
@@ -88,6 +91,14 @@ func (l *loadClient) work(t *testing.T, worker int, renew bool) {
 	defer l.wg.Done()
 	var conn *grpc.ClientConn
 	var connected time.Time
+	var dialed atomic.Value // the local address of the last connection dialed
+	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err == nil {
+			dialed.Store(c.LocalAddr().String())
+		}
+		return c, err
+	}
 	defer func() {
 		if conn != nil {
 			conn.Close()
@@ -100,7 +111,7 @@ func (l *loadClient) work(t *testing.T, worker int, renew bool) {
 				conn.Close()
 			}
 			var err error
-			conn, err = grpc.NewClient(l.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conn, err = grpc.NewClient(l.addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithContextDialer(dialer))
 			if err != nil {
 				t.Errorf("client of %s: %v", l.addr, err)
 				return
@@ -109,7 +120,9 @@ func (l *loadClient) work(t *testing.T, worker int, renew bool) {
 		}
 		time.Sleep(time.Until(next))
 		next = time.Now().Add(loadPace)
-		l.record(sayHello(conn, worker))
+		c := sayHello(conn, worker)
+		c.dialed, _ = dialed.Load().(string)
+		l.record(c)
 	}
 }
 

@@ -205,28 +205,33 @@ func (s *scenario) inFlightOnKilled(c callRecord, k *killed, calls []callRecord,
 	return false
 }
 
-// reconnecting reports whether, in mode tcp, the failed call c started
-// after k was killed and before any call of its client succeeded again,
-// and a connection of that client to the killed server was in use when it
-// was killed or was sent there after: the client was reconnecting after
-// its connection to the killed server broke.
+// reconnecting reports whether, in mode tcp, the failed call c ended after
+// k was sent SIGKILL, before any call of its client succeeded again, and a
+// connection of its client went to the killed server: the one it had when
+// k was killed, or one it dialed after (HAProxy sends a new connection to
+// the dying process for the milliseconds it still accepts). The client was
+// reconnecting after its connection to the killed server broke.
 func (s *scenario) reconnecting(c callRecord, k *killed, calls []callRecord, conns map[string]frontendConn) bool {
-	if s.mode.name != "tcp" || c.start.Before(k.signalled) || !c.start.Before(k.restarted) {
+	if s.mode.name != "tcp" || c.end.Before(k.signalled) {
 		return false
 	}
-	broken := false
-	for _, o := range calls {
-		if o.worker != c.worker || o.start.After(c.start) {
+	toKilled := func(local string) bool { return local != "" && conns[local].server == k.addr }
+	broken := toKilled(c.local) || toKilled(c.dialed)
+	var last *callRecord // the last call of the client before c on a connection
+	for i := range calls {
+		o := &calls[i]
+		if o.worker != c.worker || !o.start.Before(c.start) {
 			continue
 		}
-		switch {
-		case !o.failed() && o.end.After(k.signalled) && o.end.Before(c.start):
+		if !o.failed() && o.end.After(k.signalled) {
 			return false // the client had recovered
-		case o.local != "" && !o.end.Before(k.signalled) && (o.server == k.id || conns[o.local].server == k.addr):
-			broken = true
+		}
+		broken = broken || o.end.After(k.signalled) && toKilled(o.dialed)
+		if o.local != "" && (last == nil || o.start.After(last.start)) {
+			last = o
 		}
 	}
-	return broken
+	return broken || last != nil && (last.server == k.id || toKilled(last.local))
 }
 
 // frontendConn is a connection to HAProxy's frontend in mode tcp, as
