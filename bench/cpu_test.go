@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -185,22 +184,14 @@ func (r haproxyCPUResult) perCheck(cpu time.Duration) time.Duration {
 //
 //	go test ./bench -run '^TestRecordHAProxyCPU$' -count 1 -v -record /tmp/cpu.md
 func TestRecordHAProxyCPU(t *testing.T) {
-	if *recordTo == "" {
-		t.Skip("the benchmark driver runs only with -record FILE")
-	}
-	protoc := requireTool(t, "protoc")
-	bins := build(t)
-	var r report
-	machine(t, &r, protoc, testenv.Tool(t, "haproxy"), bins)
-	examples := generateExample(t, protoc, bins)
-	i := slices.IndexFunc(examples, func(g generated) bool { return g.path() == grpcHealthPath })
-	if i < 0 {
-		t.Fatal("the example has no check through grpc.health.v1")
-	}
-	measureHAProxyCPU(t, &r, examples[i])
-	if err := os.WriteFile(*recordTo, []byte(r.markdown("HAProxy CPU per check", "The HAProxy CPU part of `scripts/bench`, run alone.")), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	recordPart(t, "HAProxy CPU per check", "The HAProxy CPU part of `scripts/bench`, run alone.", func(r *report, protoc string, bins binaries) {
+		examples := generateExample(t, protoc, bins)
+		i := slices.IndexFunc(examples, func(g generated) bool { return g.path() == grpcHealthPath })
+		if i < 0 {
+			t.Fatal("the example has no check through grpc.health.v1")
+		}
+		measureHAProxyCPU(t, r, examples[i])
+	})
 }
 
 // measureHAProxyCPU measures HAProxy's CPU per check with the generated

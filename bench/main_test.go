@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
 )
 
 var (
@@ -48,6 +49,27 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	os.Exit(stacktest.Main(m))
+}
+
+// recordPart runs one part of the benchmark driver alone, when it is given
+// -record: it describes the machine, with the haproxy the tests run
+// (testenv), runs measure, and writes the machine and what measure
+// reported, under title and intro, to the file.
+func recordPart(t *testing.T, title, intro string, measure func(r *report, protoc string, bins binaries)) {
+	if *recordTo == "" {
+		t.Skip("the benchmark driver runs only with -record FILE")
+	}
+	protoc := requireTool(t, "protoc")
+	bins := build(t)
+	var r report
+	machine(t, &r, protoc, testenv.Tool(t, "haproxy"), bins)
+	measure(&r, protoc, bins)
+	if t.Failed() {
+		t.Fatalf("a measurement failed; %s is left as it was", *recordTo)
+	}
+	if err := os.WriteFile(*recordTo, []byte(r.markdown(title, intro)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // usage is what one run of a process used.
