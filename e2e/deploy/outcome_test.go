@@ -331,7 +331,8 @@ func (s *scenario) describe(failed []callRecord, e *event, calls []callRecord, c
 			fmt.Fprintf(&b, "  ... and %d more\n", len(failed)-i)
 			break
 		}
-		fmt.Fprintf(&b, "  worker %d on %q (to %q): +%v to +%v: %v: %s\n", c.worker, c.local, conns[c.local].server, rel(c.start), rel(c.end), c.code, c.message)
+		fmt.Fprintf(&b, "  worker %d on %q (to %q), dialed %q (to %q): +%v to +%v: %v: %s\n", c.worker, c.local, conns[c.local].server,
+			c.dialed, conns[c.dialed].server, rel(c.start), rel(c.end), c.code, c.message)
 		var before *callRecord
 		for j := range calls {
 			if o := &calls[j]; o.worker == c.worker && o.start.Before(c.start) && (before == nil || o.start.After(before.start)) {
