@@ -122,7 +122,7 @@ func measureDrain(t *testing.T, r *report, protoc string, bins binaries) {
 
 	const subnet = "127.0.97."
 	ips := []string{subnet + "1", subnet + "2", subnet + "101", subnet + "102"}
-	port := freePortOn(t, ips)
+	port := testenv.FreePort(t, ips)
 	addr := func(ip string) string { return net.JoinHostPort(ip, port) }
 	drained := stacktest.Start(t, stacktest.GoStack, stacktest.Options{Addr: addr(ips[0]), Services: []string{"greeter", "health"}, ID: "drained"})
 	stacktest.Start(t, stacktest.GoStack, stacktest.Options{Addr: addr(ips[1]), Services: []string{"greeter", "health"}, ID: "other"})
@@ -312,32 +312,6 @@ func writeDrain(r *report, results []*drainResult) {
 		"%s of `fall × inter` = %s (`inter %dms fall %d`).",
 		ms(median(drainedRes.last)), ms(slices.Max(drainedRes.last)), ms(median(failedRes.last)), ms(slices.Max(failedRes.last)),
 		ratio(median(drainedRes.last), fallInter), ratio(median(failedRes.last), fallInter), ms(fallInter), timingInterMS, timingFall)
-}
-
-// freePortOn returns a TCP port free on every one of ips.
-func freePortOn(t *testing.T, ips []string) string {
-	for range 20 {
-		l, err := net.Listen("tcp", ips[0]+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, p, _ := net.SplitHostPort(l.Addr().String())
-		l.Close()
-		free := true
-		for _, ip := range ips[1:] {
-			l, err := net.Listen("tcp", net.JoinHostPort(ip, p))
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			return p
-		}
-	}
-	t.Fatal("no port free on every address")
-	return ""
 }
 
 // TestRecordDrain runs the benchmark driver's drain part alone, on the

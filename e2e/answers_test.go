@@ -162,7 +162,7 @@ func TestEveryAnswerHAProxyAndProbeAgree(t *testing.T) {
 	}
 	for i := range kinds {
 		for {
-			kinds[i].port = freePort(t, ips)
+			kinds[i].port = testenv.FreePort(t, ips)
 			if i == 0 || kinds[i].port != kinds[0].port {
 				break
 			}

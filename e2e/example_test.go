@@ -137,33 +137,6 @@ func (p *serverProcess) kill() {
 	}
 }
 
-// freePort returns a TCP port free on every one of ips.
-func freePort(t *testing.T, ips []string) string {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", ips[0]+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, port, _ := net.SplitHostPort(l.Addr().String())
-		l.Close()
-		free := true
-		for _, ip := range ips[1:] {
-			l, err := net.Listen("tcp", net.JoinHostPort(ip, port))
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			return port
-		}
-	}
-	t.Fatal("no port free on every test address")
-	return ""
-}
-
 // checkKind is one of the example's checked services.
 type checkKind struct {
 	service, backend, envVar, serves, other string
@@ -213,7 +186,7 @@ func testExampleKind(t *testing.T, gen string, kind checkKind) {
 	healthyIP, stoppingIP, killedIP, otherIP := kind.subnet+"1", kind.subnet+"2", kind.subnet+"3", kind.subnet+"4"
 	healthySplitIP, stoppingSplitIP := kind.subnet+"5", kind.subnet+"6"
 	ips := []string{healthyIP, stoppingIP, killedIP, otherIP, healthySplitIP, stoppingSplitIP}
-	port := freePort(t, ips)
+	port := testenv.FreePort(t, ips)
 	addr := func(ip string) string { return net.JoinHostPort(ip, port) }
 
 	startExampleServer(t, addr(healthyIP), kind.serves)

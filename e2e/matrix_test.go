@@ -283,7 +283,7 @@ func planMatrix(t *testing.T, transport, subnet string) *matrix {
 	}
 	m.servers = append(m.servers, &matrixServer{role: roleHTTP1, ip: subnet + "200"}, &matrixServer{role: roleH2, ip: subnet + "201"})
 	tcpIP, httpIP := subnet+"250", subnet+"251"
-	m.port = freePort(t, append(m.ips(), tcpIP, httpIP))
+	m.port = testenv.FreePort(t, append(m.ips(), tcpIP, httpIP))
 	for _, s := range m.servers {
 		s.addr = net.JoinHostPort(s.ip, m.port)
 		if role := relayed[s.role]; role != "" {

@@ -89,7 +89,7 @@ func TestNonGoRepository(t *testing.T) {
 	assertSameTree(t, filepath.Join(repo, "gen"), out, nil)
 
 	healthy, sick := "127.0.61.1", "127.0.61.2"
-	port := freePort(t, []string{healthy, sick})
+	port := testenv.FreePort(t, []string{healthy, sick})
 	addr := func(ip string) string { return net.JoinHostPort(ip, port) }
 	stacktest.Start(t, stacktest.NodeStack, stacktest.Options{Addr: addr(healthy)})
 	stacktest.Start(t, stacktest.NodeStack, stacktest.Options{Addr: addr(sick), NotServing: true})

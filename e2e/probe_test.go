@@ -130,7 +130,7 @@ func TestProbeAgreesWithHAProxy(t *testing.T) {
 			ips = append(ips, c.ip)
 		}
 	}
-	port := freePort(t, ips)
+	port := testenv.FreePort(t, ips)
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
 			t.Parallel()

@@ -129,7 +129,7 @@ func TestChecksBehindProxies(t *testing.T) {
 	for _, tg := range targets {
 		ips = append(ips, tg.addr)
 	}
-	port := freePort(t, append(slices.Clone(ips), relayIP))
+	port := testenv.FreePort(t, append(slices.Clone(ips), relayIP))
 	at := func(ip string) string { return net.JoinHostPort(ip, port) }
 	for _, tg := range targets {
 		tg.addr = at(tg.addr)

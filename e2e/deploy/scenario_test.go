@@ -13,6 +13,7 @@ import (
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/dnstest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/haproxytest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
+	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
 )
 
 // The events of a scenario, in the order they happen.
@@ -118,7 +119,7 @@ func newScenario(t *testing.T, stack stacktest.Stack, m backendMode, frag genera
 	for i := 1; i <= 6; i++ {
 		ips = append(ips, subnet+strconv.Itoa(i))
 	}
-	port := freePort(t, ips)
+	port := testenv.FreePort(t, ips)
 	for _, ip := range ips[1:] {
 		s.slots = append(s.slots, &slot{addr: net.JoinHostPort(ip, port)})
 	}
@@ -312,32 +313,6 @@ func (s *scenario) scaleOutNotServing() {
 	s.load.waitFirstCall(s.t, a.id, upWithin)
 	time.Sleep(settle)
 	e.log = sl.server.Log()
-}
-
-// freePort returns a TCP port free on every one of ips.
-func freePort(t *testing.T, ips []string) string {
-	for range 20 {
-		l, err := net.Listen("tcp", ips[0]+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, port, _ := net.SplitHostPort(l.Addr().String())
-		l.Close()
-		free := true
-		for _, ip := range ips[1:] {
-			l, err := net.Listen("tcp", net.JoinHostPort(ip, port))
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			return port
-		}
-	}
-	t.Fatal("no port free on every test address")
-	return ""
 }
 
 // stateWatch records every change of state that HAProxy reports for the

@@ -18,6 +18,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,4 +135,33 @@ func RunErr(dir string, timeout time.Duration, name string, args ...string) ([]b
 	cmd.Dir = dir
 	cmd.WaitDelay = 5 * time.Second
 	return cmd.CombinedOutput()
+}
+
+// FreePort returns a TCP port that is free on every one of ips, so that a
+// test can give servers on several loopback addresses one port, as DNS
+// gives HAProxy's server-template one port for every address.
+func FreePort(t testing.TB, ips []string) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", ips[0]+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		l.Close()
+		free := true
+		for _, ip := range ips[1:] {
+			l, err := net.Listen("tcp", net.JoinHostPort(ip, port))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			return port
+		}
+	}
+	t.Fatal("no port free on every test address")
+	return ""
 }
