@@ -241,7 +241,7 @@ type matrix struct {
 	// certFile, keyFile and caFile are the servers' TLS files.
 	certFile, keyFile, caFile string
 	hap                       *haproxytest.HAProxy
-	watch                     *stateWatch
+	watch                     stateWatch
 	// drains are what HAProxy made of each draining server, by backend
 	// and server.
 	drains map[drainKey]*drainEvent
@@ -471,7 +471,7 @@ func (m *matrix) turn(t *testing.T, servers []*matrixServer, serving bool, chang
 		pending = slices.DeleteFunc(pending, func(c *stateChange) bool {
 			o, ok := m.watch.firstSince(keys[c].backend, keys[c].addr, c.since, c.want)
 			if ok {
-				c.reached, c.state, c.took = true, o.Server, o.at.Sub(c.since)
+				c.reached, c.state, c.took = true, o.Server, o.At.Sub(c.since)
 			}
 			return ok
 		})

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -10,98 +9,37 @@ import (
 )
 
 // stateWatch records every state HAProxy reports for the servers of some
-// backends, from when the watch starts until the test asks.
+// backends, from when the watch starts until the test ends.
 type stateWatch struct {
-	hap        *haproxytest.HAProxy
-	backends   []string
-	stop, done chan struct{}
-	mu         sync.Mutex
-	states     map[[2]string][]observation // by backend and address
-}
-
-// observation is a server's state at one poll.
-type observation struct {
-	at time.Time
-	haproxytest.Server
+	*haproxytest.Watch
 }
 
 // watchBackends polls the servers of backends every 50 ms until the test
 // ends.
-func watchBackends(t *testing.T, hap *haproxytest.HAProxy, backends ...string) *stateWatch {
-	w := &stateWatch{hap: hap, backends: backends, stop: make(chan struct{}), done: make(chan struct{}), states: map[[2]string][]observation{}}
-	go func() {
-		defer close(w.done)
-		for {
-			w.sample()
-			select {
-			case <-w.stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
-	t.Cleanup(w.finish)
-	return w
-}
-
-// sample records the current state of every server.
-func (w *stateWatch) sample() {
-	for _, b := range w.backends {
-		servers, err := w.hap.Servers(b)
-		if err != nil {
-			continue
-		}
-		now := time.Now()
-		w.mu.Lock()
-		for _, s := range servers {
-			if s.Addr != "" {
-				key := [2]string{b, s.Addr}
-				w.states[key] = append(w.states[key], observation{now, s})
-			}
-		}
-		w.mu.Unlock()
-	}
-}
-
-// finish stops the watch and waits for its last poll.
-func (w *stateWatch) finish() {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-	}
-	<-w.done
+func watchBackends(t *testing.T, hap *haproxytest.HAProxy, backends ...string) stateWatch {
+	return stateWatch{hap.Watch(t, 50*time.Millisecond, backends...)}
 }
 
 // observations returns what the watch has seen of the server of backend
 // at addr, after one more poll.
-func (w *stateWatch) observations(backend, addr string) []observation {
-	w.sample()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.states[[2]string{backend, addr}]
+func (w stateWatch) observations(backend, addr string) []haproxytest.Observation {
+	w.Poll()
+	return w.Observations(backend, addr)
 }
 
 // firstSince returns the first state of the server of backend at addr seen
 // at or after since with the status want, without polling, and reports
 // whether there is one.
-func (w *stateWatch) firstSince(backend, addr string, since time.Time, want string) (observation, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, o := range w.states[[2]string{backend, addr}] {
-		if !o.at.Before(since) && o.Status == want {
-			return o, true
-		}
-	}
-	return observation{}, false
+func (w stateWatch) firstSince(backend, addr string, since time.Time, want string) (haproxytest.Observation, bool) {
+	return w.First(backend, addr, since, func(s haproxytest.Server) bool { return s.Status == want })
 }
 
 // statusesBetween returns the statuses of the server of backend at addr
 // seen from one time to another, each once, in the order first seen.
-func (w *stateWatch) statusesBetween(backend, addr string, from, to time.Time) []string {
+func (w stateWatch) statusesBetween(backend, addr string, from, to time.Time) []string {
 	var statuses []string
 	for _, o := range w.observations(backend, addr) {
-		if !o.at.Before(from) && !o.at.After(to) && (len(statuses) == 0 || statuses[len(statuses)-1] != o.Status) {
+		if !o.At.Before(from) && !o.At.After(to) && (len(statuses) == 0 || statuses[len(statuses)-1] != o.Status) {
 			statuses = append(statuses, o.Status)
 		}
 	}
@@ -114,7 +52,7 @@ func (w *stateWatch) statusesBetween(backend, addr string, from, to time.Time) [
 // (HAProxy 2.6 counts a newly resolved server UP until its first check,
 // which fails or drains it at once.) A drained server may be going down
 // for a while ("NOLB 1/2"): a check that timed out, which is no pass.
-func (w *stateWatch) assertNeverPassed(t *testing.T, backend, addr, settled string) {
+func (w stateWatch) assertNeverPassed(t *testing.T, backend, addr, settled string) {
 	t.Helper()
 	states := w.observations(backend, addr)
 	reached := false

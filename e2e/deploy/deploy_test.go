@@ -41,10 +41,13 @@ frontend lb
     bind {bind}
     default_backend greeter_tcp
 `},
+	// In mode http, HAProxy logs every call that does not end normally
+	// with the server it went to (httpLogLine), which tells which failed
+	// calls it sent on its connections to a killed server.
 	{name: "http", option: "MODE_HTTP", frontend: `
 frontend lb
     mode http
-    option httplog
+    log-format "call %ci:%cp server %si:%sp accepted %Ts.%ms status %ST state %ts"
     option dontlog-normal
     bind {bind} proto h2
     default_backend greeter_http

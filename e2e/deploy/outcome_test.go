@@ -61,7 +61,9 @@ func (s *scenario) required(event string) bool {
 // mode tcp, where HAProxy sends a connection to one server, it was on a
 // connection to the killed server: one whose calls the killed server
 // answered, or that HAProxy's log shows forwarded to the killed server's
-// address. In mode tcp a client whose connection to the killed server
+// address; or, in mode http, HAProxy sent it after the kill on a connection
+// to the killed server that it had not yet seen closed. In mode tcp a
+// client whose connection to the killed server
 // broke (the one it had, or one HAProxy sent there in the milliseconds the
 // dying process still accepted) fails its calls at once until it has
 // reconnected (grpc-go's fail-fast calls during its reconnect backoff):
@@ -72,6 +74,7 @@ func (s *scenario) outcomes() []outcome {
 	t := s.t
 	calls := s.load.records()
 	conns := s.connections()
+	httpCalls := s.httpCalls()
 	first, last := map[string]time.Time{}, map[string]time.Time{}
 	for _, c := range calls {
 		if c.server == "" {
@@ -93,7 +96,7 @@ func (s *scenario) outcomes() []outcome {
 			if e.killed == nil {
 				continue
 			}
-			if s.inFlightOnKilled(c, e.killed, calls, conns) {
+			if s.inFlightOnKilled(c, e.killed, calls, conns) || s.sentOnKilled(c, e.killed, httpCalls) {
 				return i, false
 			}
 			if s.reconnecting(c, e.killed, calls, conns) {
@@ -234,6 +237,65 @@ func (s *scenario) reconnecting(c callRecord, k *killed, calls []callRecord, con
 	return broken || last != nil && (last.server == k.id || toKilled(last.local))
 }
 
+// sentOnKilled reports whether, in mode http, HAProxy sent the failed call
+// c, after k was killed, on a connection to the killed server that it had
+// not yet seen closed: it answered 502 as the server hung up (state SH),
+// with no time to connect (a connection it reused).
+func (s *scenario) sentOnKilled(c callRecord, k *killed, logged []httpCall) bool {
+	if s.mode.name != "http" || c.end.Before(k.signalled) {
+		return false
+	}
+	for _, l := range logged {
+		if l.client == c.local && l.server == k.addr && l.status == 502 && strings.HasPrefix(l.state, "SH") &&
+			!l.accepted.Before(c.start.Truncate(time.Millisecond)) && !l.accepted.After(c.end) {
+			return true
+		}
+	}
+	return false
+}
+
+// httpCall is a call that HAProxy logged in mode http: one that did not
+// end normally.
+type httpCall struct {
+	client, server string
+	accepted       time.Time
+	status         int
+	state          string
+}
+
+// httpCalls reads, in mode http, HAProxy's log line of every call that did
+// not end normally (see modes).
+func (s *scenario) httpCalls() []httpCall {
+	var logged []httpCall
+	for _, line := range strings.Split(s.hap.Log(), "\n") {
+		// call CLIENT server SERVER accepted UNIX.MS status STATUS state STATE
+		f := strings.Fields(line)
+		if len(f) != 10 || f[0] != "call" || f[2] != "server" || f[4] != "accepted" || f[6] != "status" || f[8] != "state" {
+			continue
+		}
+		accepted, err1 := parseUnixMillis(f[5])
+		status, err2 := strconv.Atoi(f[7])
+		if err1 != nil || err2 != nil {
+			s.t.Errorf("HAProxy's log line %q: bad date or status", line)
+			continue
+		}
+		logged = append(logged, httpCall{client: f[1], server: f[3], accepted: accepted, status: status, state: f[9]})
+	}
+	return logged
+}
+
+// parseUnixMillis reads HAProxy's %Ts.%ms, seconds and milliseconds since
+// the epoch.
+func parseUnixMillis(s string) (time.Time, error) {
+	sec, msec, _ := strings.Cut(s, ".")
+	unix, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	ms, err := strconv.ParseInt(msec, 10, 64)
+	return time.Unix(unix, ms*int64(time.Millisecond)), err
+}
+
 // frontendConn is a connection to HAProxy's frontend in mode tcp, as
 // HAProxy logged it when it ended.
 type frontendConn struct {
@@ -258,14 +320,12 @@ func (s *scenario) connections() map[string]frontendConn {
 		if len(f) != 8 || f[0] != "conn" || f[2] != "server" || f[4] != "accepted" || f[6] != "state" {
 			continue
 		}
-		sec, msec, _ := strings.Cut(f[5], ".")
-		unix, err1 := strconv.ParseInt(sec, 10, 64)
-		ms, err2 := strconv.ParseInt(msec, 10, 64)
-		if err1 != nil || err2 != nil {
+		accepted, err := parseUnixMillis(f[5])
+		if err != nil {
 			s.t.Errorf("HAProxy's log line %q: bad accept date", line)
 			continue
 		}
-		conns[f[1]] = frontendConn{client: f[1], server: f[3], accepted: time.Unix(unix, ms*int64(time.Millisecond)), state: f[7]}
+		conns[f[1]] = frontendConn{client: f[1], server: f[3], accepted: accepted, state: f[7]}
 	}
 	return conns
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -152,7 +151,7 @@ func (s *scenario) run() {
 	s.scaleOutNotServing()
 	s.loadTo = time.Now()
 	s.load.stop()
-	s.watch.finish()
+	s.watch.Stop()
 }
 
 // begin starts an event.
@@ -315,92 +314,35 @@ func (s *scenario) scaleOutNotServing() {
 	e.log = sl.server.Log()
 }
 
-// stateWatch records every change of state that HAProxy reports for the
-// servers of a backend, with when it was seen.
+// stateWatch records the states HAProxy reports for the servers of the
+// scenario's backend.
 type stateWatch struct {
-	hap     *haproxytest.HAProxy
+	*haproxytest.Watch
 	backend string
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
-
-	mu     sync.Mutex
-	states map[string][]seenState // by address
 }
 
-// seenState is a server's status as HAProxy reported it at a time.
-type seenState struct {
-	at     time.Time
-	status string
-}
-
-// watchBackend polls the servers of backend every 20 ms until finish or
-// the end of the test.
+// watchBackend polls the servers of backend every 20 ms until Stop or the
+// end of the test.
 func watchBackend(t *testing.T, hap *haproxytest.HAProxy, backend string) *stateWatch {
-	w := &stateWatch{hap: hap, backend: backend, stop: make(chan struct{}), done: make(chan struct{}), states: map[string][]seenState{}}
-	go func() {
-		defer close(w.done)
-		for {
-			w.sample()
-			select {
-			case <-w.stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	t.Cleanup(w.finish)
-	return w
-}
-
-// sample records the servers' states that changed.
-func (w *stateWatch) sample() {
-	servers, err := w.hap.Servers(w.backend)
-	if err != nil {
-		return
-	}
-	now := time.Now()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, s := range servers {
-		if s.Addr == "" {
-			continue
-		}
-		seen := w.states[s.Addr]
-		if len(seen) == 0 || seen[len(seen)-1].status != s.Status {
-			w.states[s.Addr] = append(seen, seenState{at: now, status: s.Status})
-		}
-	}
-}
-
-// finish stops the watch and waits for its last poll.
-func (w *stateWatch) finish() {
-	w.once.Do(func() { close(w.stop) })
-	<-w.done
+	return &stateWatch{hap.Watch(t, 20*time.Millisecond, backend), backend}
 }
 
 // firstSeen returns when the server at addr was first seen, at after or
 // later, with a status that starts with prefix.
 func (w *stateWatch) firstSeen(addr, prefix string, after time.Time) (time.Time, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, s := range w.states[addr] {
-		if !s.at.Before(after) && strings.HasPrefix(s.status, prefix) {
-			return s.at, true
-		}
-	}
-	return time.Time{}, false
+	o, ok := w.First(w.backend, addr, after, func(s haproxytest.Server) bool { return strings.HasPrefix(s.Status, prefix) })
+	return o.At, ok
 }
 
-// history returns the states of the server at addr seen from after on, for
-// messages.
+// history returns each status of the server at addr seen from after on,
+// with when it was first seen, for messages.
 func (w *stateWatch) history(addr string, after time.Time) string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	var parts []string
-	for _, s := range w.states[addr] {
-		if !s.at.Before(after) {
-			parts = append(parts, fmt.Sprintf("%s at +%v", s.status, s.at.Sub(after).Round(time.Millisecond)))
+	last := ""
+	for _, o := range w.Observations(w.backend, addr) {
+		if !o.At.Before(after) && o.Status != last {
+			parts = append(parts, fmt.Sprintf("%s at +%v", o.Status, o.At.Sub(after).Round(time.Millisecond)))
+			last = o.Status
 		}
 	}
 	return strings.Join(parts, ", ")
