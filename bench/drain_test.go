@@ -320,19 +320,7 @@ func writeDrain(r *report, results []*drainResult) {
 //
 //	go test ./bench -run '^TestRecordDrain$' -count 1 -v -record /tmp/drain.md
 func TestRecordDrain(t *testing.T) {
-	if *recordTo == "" {
-		t.Skip("the benchmark driver runs only with -record FILE")
-	}
-	protoc := requireTool(t, "protoc")
-	bins := build(t)
-	var r report
-	machine(t, &r, protoc, testenv.Tool(t, "haproxy"), bins)
-	measureDrain(t, &r, protoc, bins)
-	if t.Failed() {
-		t.Fatalf("a measurement failed; %s is left as it was", *recordTo)
-	}
-	if err := os.WriteFile(*recordTo, []byte(r.markdown("Drain to the last new connection", "The drain part of `scripts/bench`, run alone.")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("results written to %s", *recordTo)
+	recordPart(t, "Drain to the last new connection", "The drain part of `scripts/bench`, run alone.", func(r *report, protoc string, bins binaries) {
+		measureDrain(t, r, protoc, bins)
+	})
 }
