@@ -8,9 +8,9 @@ import (
 	"regexp"
 	"strings"
 
-	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/compiler/protogen"
 	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -247,19 +247,16 @@ func (b *fileBuilder) grpcHealth(svc *protogen.Service, opt *haproxycheckv1.Grpc
 		Service:           Service{Name: string(svc.Desc.FullName()), GoName: svc.GoName},
 		HealthServiceName: name,
 		Call: Call{
-			Path: grpcHealthCheckPath,
-			Request: b.knownMessage(svc.Desc, &grpc_health_v1.HealthCheckRequest{Service: name},
-				fmt.Sprintf("service: %q", name)),
+			Path:    grpcHealthCheckPath,
+			Request: healthMessage(healthRequestType, healthRequest(name), fmt.Sprintf("service: %q", name)),
 		},
 		Answers: Answers{
-			Healthy: b.knownMessage(svc.Desc, &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING},
-				"status: SERVING"),
-			NotServing: b.knownMessage(svc.Desc, &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_NOT_SERVING},
-				"status: NOT_SERVING"),
+			Healthy:    healthMessage(healthResponseType, healthStatus(healthServing), "status: SERVING"),
+			NotServing: healthMessage(healthResponseType, healthStatus(healthNotServing), "status: NOT_SERVING"),
 		},
 	}
 	if name == "" {
-		c.Call.Request.Text = ""
+		c.Call.Request.Text = "" // the empty message
 	}
 	b.checkSettings(svc.Desc, &c, settings)
 	return c, len(b.problems) == n
@@ -315,14 +312,35 @@ func (b *fileBuilder) healthRPC(svc *protogen.Service, m *protogen.Method) (Chec
 	return c, len(b.problems) == n
 }
 
-// knownMessage returns a message of a type this package knows, with its
-// text for comments.
-func (b *fileBuilder) knownMessage(elem protoreflect.Descriptor, m proto.Message, text string) Message {
-	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		b.addf(elem, "cannot serialize %s: %v", m.ProtoReflect().Descriptor().FullName(), err)
+// The grpc.health.v1 messages of a check (grpc/health/v1/health.proto),
+// serialized by their fields, so that the plugin needs no gRPC library:
+// HealthCheckRequest's service and HealthCheckResponse's status are each
+// field 1; SERVING is 1 and NOT_SERVING 2.
+const (
+	healthRequestType  = "grpc.health.v1.HealthCheckRequest"
+	healthResponseType = "grpc.health.v1.HealthCheckResponse"
+	healthServing      = 1
+	healthNotServing   = 2
+)
+
+// healthRequest returns a HealthCheckRequest about service, serialized:
+// empty for the whole server, as proto3 leaves a default value out.
+func healthRequest(service string) []byte {
+	if service == "" {
+		return nil
 	}
-	return Message{Type: string(m.ProtoReflect().Descriptor().FullName()), Text: text, Bytes: raw, GRPC: wire.Message(raw)}
+	return protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), service)
+}
+
+// healthStatus returns a HealthCheckResponse with status, serialized.
+func healthStatus(status uint64) []byte {
+	return protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), status)
+}
+
+// healthMessage returns a grpc.health.v1 message of type typ, serialized as
+// raw, with its text for comments.
+func healthMessage(typ string, raw []byte, text string) Message {
+	return Message{Type: typ, Text: text, Bytes: raw, GRPC: wire.Message(raw)}
 }
 
 // textMessage parses text in protobuf text format as a message of type md.

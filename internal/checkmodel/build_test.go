@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/checkmodel"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/protogentest"
@@ -450,5 +452,40 @@ func TestBuildMinHAProxy(t *testing.T) {
 	}
 	if got := files[0].Checks[0].Backend.MinHAProxy; got != checkmodel.HAProxy32 || !got.AtLeast(3, 1) || got.AtLeast(3, 3) {
 		t.Errorf("oldest HAProxy %v, want 3.2", got)
+	}
+}
+
+// TestHealthMessagesAsGRPC checks that the grpc.health.v1 messages of a
+// check, which the model serializes without gRPC's library, are the bytes
+// that grpc-go's generated messages serialize to.
+func TestHealthMessagesAsGRPC(t *testing.T) {
+	for _, tc := range []struct {
+		opt  string
+		want proto.Message
+	}{
+		{`[haproxycheck.v1.grpc_health] {}`, &grpc_health_v1.HealthCheckRequest{Service: "svc.Svc"}},
+		{`[haproxycheck.v1.grpc_health] {service_name: ""}`, &grpc_health_v1.HealthCheckRequest{}},
+	} {
+		files, err := build(t, file(tc.opt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := files[0].Checks[0]
+		for _, m := range []struct {
+			got  checkmodel.Message
+			want proto.Message
+		}{
+			{c.Call.Request, tc.want},
+			{c.Answers.Healthy, &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING}},
+			{c.Answers.NotServing, &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_NOT_SERVING}},
+		} {
+			want, err := proto.MarshalOptions{Deterministic: true}.Marshal(m.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name := string(m.want.ProtoReflect().Descriptor().FullName()); m.got.Type != name || !bytes.Equal(m.got.Bytes, want) || !bytes.Equal(m.got.GRPC, wire.Message(want)) {
+				t.Errorf("%s: %s %x, want %s %x", tc.opt, m.got.Type, m.got.Bytes, name, want)
+			}
+		}
 	}
 }
