@@ -16,11 +16,9 @@
 // serving, SIGUSR2 serving again. SIGTERM stops it gracefully, as grpc-js
 // servers behind HAProxy's generated checks should stop: it reports not
 // serving on every name (which drains it from HAProxy at the next check),
-// waits --drain-time (the drain-time of the fragment's contract line) and
-// then as long again, so that every connection, whose maximum age is
-// --drain-time, has been told to go away, lets the calls in flight finish
-// for at most --grace (server.tryShutdown, then server.forceShutdown), and
-// exits 0;
+// waits --drain-time (the drain-time of the fragment's contract line), lets
+// the calls in flight finish for at most --grace (server.tryShutdown, which
+// also sends clients a GOAWAY, then server.forceShutdown), and exits 0;
 // SIGUSR1 and SIGUSR2 no longer change its state then. SIGINT, or a second
 // SIGTERM, stops it at once. DURATION is Go's form: 1500ms, 1.5s, 1m30s. On
 // standard output it prints "listening HOST:PORT" once it accepts
@@ -78,11 +76,7 @@ function main() {
 
   const { host } = splitHostPort(args.addr);
   let id = args.id;
-  // See stopGracefully.
-  const server = new grpc.Server(drainMS > 0 ? {
-    'grpc.max_connection_age_ms': drainMS,
-    'grpc.max_connection_age_grace_ms': graceMS,
-  } : {});
+  const server = new grpc.Server();
   if (services.includes('servicestatus')) {
     server.addService(loaded.servicestatus.HealthCheck.service, {
       Check: recorded((call, callback) => {
@@ -127,13 +121,7 @@ function main() {
   }
   // stopGracefully reports not serving, waits the drain time so that
   // HAProxy's checks see it and send no new connections, then lets the
-  // calls in flight finish for at most the grace period. tryShutdown closes
-  // a connection once the calls it knows of are done, so a call that a
-  // client sent meanwhile on it (in mode tcp clients send calls on their
-  // connection until it is told to go away) ends with the connection:
-  // every connection is given a maximum age of the drain time, and waiting
-  // that age again (with 10% for the jitter) has each told to go away
-  // first.
+  // calls in flight finish for at most the grace period.
   function stopGracefully() {
     setServing(false);
     stopping = true;
@@ -143,7 +131,7 @@ function main() {
         clearTimeout(graceOver);
         process.exit(0);
       });
-    }, drainMS + 1.1 * drainMS);
+    }, drainMS);
   }
   function stopNow() {
     server.forceShutdown();
