@@ -4,9 +4,10 @@
 // CI, so that no test silently stops running there.
 //
 // Tools are looked up on PATH, except HAProxy when HAPROXYCHECK_HAPROXY
-// (HAProxyEnv) names a binary: then every test runs that one, and a
-// missing or non-executable file fails the test whatever
-// HAPROXYCHECK_REQUIRE_TOOLS says. scripts/test runs the end-to-end tests
+// (HAProxyEnv) names a binary, and Node.js when HAPROXYCHECK_NODE
+// (NodeEnv) does: then every test runs that one, and a missing or
+// non-executable file fails the test whatever HAPROXYCHECK_REQUIRE_TOOLS
+// says. scripts/test runs the end-to-end tests
 // this way a second time, on the HAProxy that scripts/haproxy-sid unpacks
 // from Debian sid:
 //
@@ -35,16 +36,24 @@ const RequireToolsEnv = "HAPROXYCHECK_REQUIRE_TOOLS"
 // the tests run instead of the one on PATH.
 const HAProxyEnv = "HAPROXYCHECK_HAPROXY"
 
+// NodeEnv is the environment variable that names the node binary the
+// tests run grpc-js servers on instead of the one on PATH (scripts/test
+// sets it to scripts/nodejs's choice).
+const NodeEnv = "HAPROXYCHECK_NODE"
+
+// toolEnv maps the tools that an environment variable can name to it.
+var toolEnv = map[string]string{"haproxy": HAProxyEnv, "node": NodeEnv}
+
 // Tool returns the path of the named program, skipping the test when it is
-// missing, or failing it when RequireToolsEnv is set. For "haproxy" it
-// returns the binary that HAProxyEnv names, if set, and fails the test if
-// that is not an executable file.
+// missing, or failing it when RequireToolsEnv is set. For "haproxy" and
+// "node" it returns the binary that HAProxyEnv or NodeEnv names, if set,
+// and fails the test if that is not an executable file.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
-	if name == "haproxy" {
-		if path := os.Getenv(HAProxyEnv); path != "" {
+	if env, ok := toolEnv[name]; ok {
+		if path := os.Getenv(env); path != "" {
 			if err := checkExecutable(path); err != nil {
-				t.Fatalf("%s=%s: %v", HAProxyEnv, path, err)
+				t.Fatalf("%s=%s: %v", env, path, err)
 			}
 			return path
 		}
@@ -53,11 +62,19 @@ func Tool(t testing.TB, name string) string {
 	if err == nil {
 		return path
 	}
-	if os.Getenv(RequireToolsEnv) != "" {
-		t.Fatalf("%s is required (%s is set) but not installed: %v", name, RequireToolsEnv, err)
-	}
-	t.Skipf("%s is not installed; install it or run scripts/test, which does", name)
+	Unusable(t, fmt.Sprintf("%s is not installed (%v); install it or run scripts/test, which does", name, err))
 	return ""
+}
+
+// Unusable stops a test that cannot run because a tool is missing or
+// unfit, with msg saying why and how to get one: it skips the test, or
+// fails it when RequireToolsEnv is set.
+func Unusable(t testing.TB, msg string) {
+	t.Helper()
+	if os.Getenv(RequireToolsEnv) != "" {
+		t.Fatalf("%s (%s is set, so this fails rather than skips)", msg, RequireToolsEnv)
+	}
+	t.Skipf("%s", msg)
 }
 
 // checkExecutable reports why path is not an executable regular file.

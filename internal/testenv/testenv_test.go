@@ -41,7 +41,7 @@ func tool(t *testing.T, name string) (path string, r *recorder) {
 	return path, r
 }
 
-func TestToolHAProxyFromEnv(t *testing.T) {
+func TestToolFromEnv(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "haproxy")
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho 'HAProxy version 3.2.26-1 2026/10/14 - https://haproxy.org/'\n"), 0o755); err != nil {
@@ -71,8 +71,19 @@ func TestToolHAProxyFromEnv(t *testing.T) {
 		}
 	}
 
-	// Other tools ignore it.
+	// NodeEnv names node as HAProxyEnv names haproxy.
+	t.Setenv(NodeEnv, bin)
+	if path, r := tool(t, "node"); path != bin || r.fatal != "" || r.skip != "" {
+		t.Errorf("Tool(node) with %s=%s: %q (fatal %q, skip %q), want the file", NodeEnv, bin, path, r.fatal, r.skip)
+	}
+	t.Setenv(NodeEnv, notExec)
+	if _, r := tool(t, "node"); r.fatal == "" || !strings.Contains(r.fatal, NodeEnv) {
+		t.Errorf("Tool(node) with %s=%s: fatal %q, skip %q; want a failure naming %s", NodeEnv, notExec, r.fatal, r.skip, NodeEnv)
+	}
+
+	// Other tools ignore them.
 	t.Setenv(HAProxyEnv, bin)
+	t.Setenv(NodeEnv, bin)
 	t.Setenv("PATH", dir)
 	if _, r := tool(t, "not-a-tool-anywhere"); r.skip == "" {
 		t.Errorf("Tool of a missing tool without %s: fatal %q, want a skip", RequireToolsEnv, r.fatal)
