@@ -24,7 +24,16 @@
 // standard output it prints "listening HOST:PORT" once it accepts
 // connections, "serving true" or "serving false" after each change of state
 // (SIGTERM's included), and one JSON line per call with the method, the
-// :authority, the user agent and the metadata it received.
+// :authority, the user agent and the metadata it received. It refuses to
+// run on a Node.js that can lose calls when it stops (runtime.js).
+
+// A graceful stop on this Node.js could fail calls (runtime.js): refuse to
+// run before loading anything else.
+const unfit = require('./runtime').unfitReason(process.versions.node);
+if (unfit !== '') {
+  console.error(`server.js: ${unfit}`);
+  process.exit(2);
+}
 
 const fs = require('node:fs');
 const path = require('node:path');
