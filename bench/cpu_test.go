@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -83,25 +84,8 @@ func serverCPU(t *testing.T, pid int, addr string, g generated) cpuResult {
 func exampleServerCPU(t *testing.T, bin string, checks []generated) map[string]cpuResult {
 	addr := "127.0.70.1:" + port(t, freeAddr(t, "127.0.70.1"))
 	cmd := exec.Command(bin, "-addr", addr, "-services", "servicestatus,greeter")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-	})
-	waitUntil(t, "the example server accepting connections", 10*time.Second, 20*time.Millisecond, func() bool {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
-	})
+	testenv.StartProcess(t, "the example server", cmd, os.Kill, 5*time.Second)
+	testenv.WaitAccepting(t, "the example server", addr, 10*time.Second)
 	results := map[string]cpuResult{}
 	for _, g := range checks {
 		results[g.backend] = serverCPU(t, cmd.Process.Pid, addr, g)

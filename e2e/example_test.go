@@ -71,71 +71,47 @@ func runTests(m *testing.M) int {
 
 // serverProcess is a running example server.
 type serverProcess struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  bytes.Buffer
+	*testenv.Process
+	log bytes.Buffer
 }
 
 // startExampleServer runs the example server on addr, serving services, and
 // stops it when the test ends.
 func startExampleServer(t *testing.T, addr, services string) *serverProcess {
 	t.Helper()
-	p := &serverProcess{done: make(chan struct{})}
-	p.cmd = exec.Command(exampleServerBin, "-addr", addr, "-services", services)
-	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
+	p := &serverProcess{}
+	cmd := exec.Command(exampleServerBin, "-addr", addr, "-services", services)
+	cmd.Stdout, cmd.Stderr = &p.log, &p.log
 	t.Cleanup(func() {
-		p.kill()
 		if t.Failed() {
 			t.Logf("example server on %s:\n%s", addr, p.log.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("example server on %s did not accept connections within 10s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	p.Process = testenv.StartProcess(t, "the example server", cmd, os.Kill, 5*time.Second)
+	testenv.WaitAccepting(t, "the example server", addr, 10*time.Second)
+	return p
 }
 
 // terminate sends the server SIGTERM, on which it stops gracefully: it
 // says it is not serving, waits the drain time, then stops.
-func (p *serverProcess) terminate() { _ = p.cmd.Process.Signal(syscall.SIGTERM) }
+func (p *serverProcess) terminate() { _ = p.Signal(syscall.SIGTERM) }
 
 // waitExit waits, at most timeout, until the server has exited, and fails
 // the test unless it exited with status 0.
 func (p *serverProcess) waitExit(t *testing.T, timeout time.Duration) {
 	t.Helper()
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(timeout):
 		t.Fatalf("the example server did not exit within %v of SIGTERM", timeout)
 	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("the example server exited with status %d after SIGTERM, want 0", code)
+	if _, err := p.Exited(); err != nil {
+		t.Errorf("the example server exited after SIGTERM with %v, want status 0", err)
 	}
 }
 
-// kill stops the server at once and waits for it to exit.
-func (p *serverProcess) kill() {
-	_ = p.cmd.Process.Kill()
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-	}
-}
+// kill stops the server at once and waits (at most 5 s) for it to exit.
+func (p *serverProcess) kill() { p.Stop(os.Kill, 5*time.Second) }
 
 // checkKind is one of the example's checked services.
 type checkKind struct {

@@ -92,30 +92,20 @@ func Start(t testing.TB, dir, socket, main string, fragments []string, env []str
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = h.logWriter()
 	cmd.Stderr = h.logWriter()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting haproxy: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
 		if t.Failed() || os.Getenv("HAPROXYCHECK_TEST_LOG") != "" {
 			t.Logf("haproxy log:\n%s", h.Log())
 		}
 	})
+	proc := testenv.StartProcess(t, "haproxy", cmd, os.Interrupt, 5*time.Second)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := h.command("show info"); err == nil {
 			return h
 		}
 		select {
-		case err := <-done:
+		case <-proc.Done():
+			_, err := proc.Exited()
 			t.Fatalf("haproxy exited: %v\n%s", err, h.Log())
 		case <-time.After(50 * time.Millisecond):
 		}

@@ -143,25 +143,14 @@ func Start(t testing.TB, dir, config string) *Nginx {
 	cmd := exec.Command(bin, "-p", dir+"/", "-c", confPath, "-e", "stderr")
 	cmd.Stdout = n.logWriter()
 	cmd.Stderr = n.logWriter()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting nginx: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		// SIGTERM is nginx's fast shutdown: it does not wait for clients'
-		// idle connections, as SIGQUIT does.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			_ = cmd.Process.Kill()
-			<-done
-		}
 		if t.Failed() || os.Getenv("HAPROXYCHECK_TEST_LOG") != "" {
 			t.Logf("nginx log:\n%s\naccess log:\n%s", n.Log(), n.AccessLog())
 		}
 	})
+	// SIGTERM is nginx's fast shutdown: it does not wait for clients' idle
+	// connections, as SIGQUIT does.
+	proc := testenv.StartProcess(t, "nginx", cmd, syscall.SIGTERM, stopTimeout)
 
 	deadline := time.Now().Add(startTimeout)
 	for _, addr := range n.addrs {
@@ -171,7 +160,8 @@ func Start(t testing.TB, dir, config string) *Nginx {
 				break
 			}
 			select {
-			case err := <-done:
+			case <-proc.Done():
+				_, err := proc.Exited()
 				t.Fatalf("nginx exited: %v\n%s", err, n.Log())
 			case <-time.After(20 * time.Millisecond):
 			}

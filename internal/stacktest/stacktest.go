@@ -138,8 +138,7 @@ type Server struct {
 	// Addr is the address the server listens on, with the real port.
 	Addr string
 
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once the process has exited and its output is read
+	proc *testenv.Process
 
 	stopOnce sync.Once
 	// ending is set once the test has begun to stop the server
@@ -154,7 +153,6 @@ type Server struct {
 	calls   []Call
 	bad     []string // standard output lines of no known form
 	log     bytes.Buffer
-	waitErr error // the process's exit, once exited is closed
 }
 
 // stopTimeout bounds how long a server has to exit after SIGINT before it
@@ -168,23 +166,15 @@ const stopTimeout = 10 * time.Second
 func Start(t testing.TB, stack Stack, opts Options) *Server {
 	t.Helper()
 	name, args := command(t, stack)
-	s := &Server{Stack: stack, exited: make(chan struct{}), changed: make(chan struct{})}
-	s.cmd = exec.Command(name, append(args, opts.args()...)...)
-	s.cmd.Dir = testenv.RepoRoot(t)
-	s.cmd.Env = append(os.Environ(), opts.Env...)
-	s.cmd.Stdout = stdoutWriter{s}
-	s.cmd.Stderr = logWriter{s}
-	s.cmd.WaitDelay = 5 * time.Second
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("starting the %s server: %v", stack, err)
-	}
-	go func() {
-		err := s.cmd.Wait()
-		s.mu.Lock()
-		s.waitErr = err
-		s.mu.Unlock()
-		close(s.exited)
-	}()
+	s := &Server{Stack: stack, changed: make(chan struct{})}
+	cmd := exec.Command(name, append(args, opts.args()...)...)
+	cmd.Dir = testenv.RepoRoot(t)
+	cmd.Env = append(os.Environ(), opts.Env...)
+	cmd.Stdout = stdoutWriter{s}
+	cmd.Stderr = logWriter{s}
+	cmd.WaitDelay = 5 * time.Second
+	s.proc = testenv.StartProcess(t, "the "+string(stack)+" server", cmd, syscall.SIGINT, stopTimeout)
+	// Stop, which runs first, reports how the server exited.
 	t.Cleanup(func() {
 		s.Stop(t)
 		s.mu.Lock()
@@ -198,7 +188,7 @@ func Start(t testing.TB, stack Stack, opts Options) *Server {
 	})
 	if !s.await(30*time.Second, func() bool { return s.listen != "" }) {
 		select {
-		case <-s.exited:
+		case <-s.proc.Done():
 			t.Fatalf("the %s server exited before listening: %v", stack, s.exitErr())
 		default:
 		}
@@ -239,7 +229,7 @@ func (s *Server) SetServing(t testing.TB, serving bool) {
 	s.mu.Lock()
 	seen := len(s.serving)
 	s.mu.Unlock()
-	if err := s.cmd.Process.Signal(sig); err != nil {
+	if err := s.proc.Signal(sig); err != nil {
 		t.Fatalf("signalling %s: %v", s, err)
 	}
 	reported := func() bool {
@@ -306,26 +296,19 @@ func (s *Server) Stop(t testing.TB) {
 
 // stop stops the process and waits for it.
 func (s *Server) stop() error {
-	select {
-	case <-s.exited:
+	if exited, err := s.proc.Exited(); exited {
 		if s.ending.Load() {
 			return nil // the test has seen to its exit
 		}
-		return fmt.Errorf("exited before it was stopped: %v", s.exitErr())
-	default:
+		return fmt.Errorf("exited before it was stopped: %v", err)
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.exited:
-		if err := s.exitErr(); err != nil && !s.ending.Load() {
-			return fmt.Errorf("on SIGINT: %v", err)
-		}
-		return nil
-	case <-time.After(stopTimeout):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
+	if !s.proc.Stop(syscall.SIGINT, stopTimeout) {
 		return fmt.Errorf("did not exit within %v of SIGINT; killed", stopTimeout)
 	}
+	if err := s.exitErr(); err != nil && !s.ending.Load() {
+		return fmt.Errorf("on SIGINT: %v", err)
+	}
+	return nil
 }
 
 // Terminate sends the server SIGTERM, which starts its graceful stop, and
@@ -338,7 +321,7 @@ func (s *Server) Terminate(t testing.TB) {
 	seen := len(s.serving)
 	s.mu.Unlock()
 	s.ending.Store(true)
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := s.proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("signalling %s: %v", s, err)
 	}
 	reported := func() bool { return slices.Contains(s.serving[seen:], false) }
@@ -352,11 +335,7 @@ func (s *Server) Terminate(t testing.TB) {
 // timeout is killed.
 func (s *Server) WaitExit(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	select {
-	case <-s.exited:
-	case <-time.After(timeout):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
+	if !s.proc.Wait(timeout) {
 		t.Fatalf("%s did not exit within %v; killed", s, timeout)
 	}
 	if err := s.exitErr(); err != nil {
@@ -378,11 +357,11 @@ func (s *Server) StopGracefully(t testing.TB, timeout time.Duration) {
 func (s *Server) Kill(t testing.TB) {
 	t.Helper()
 	s.ending.Store(true)
-	if err := s.cmd.Process.Kill(); err != nil {
+	if err := s.proc.Signal(os.Kill); err != nil {
 		t.Fatalf("killing %s: %v", s, err)
 	}
 	select {
-	case <-s.exited:
+	case <-s.proc.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatalf("%s did not exit within 10s of SIGKILL", s)
 	}
@@ -390,7 +369,7 @@ func (s *Server) Kill(t testing.TB) {
 
 // Exited returns a channel that is closed once the server has exited.
 func (s *Server) Exited() <-chan struct{} {
-	return s.exited
+	return s.proc.Done()
 }
 
 // String describes the server for messages: its stack and address.
@@ -403,9 +382,8 @@ func (s *Server) String() string {
 
 // exitErr returns how the process exited, or nil while it runs.
 func (s *Server) exitErr() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.waitErr
+	_, err := s.proc.Exited()
+	return err
 }
 
 // await waits until cond, called with s.mu held, holds, at most timeout or
@@ -423,7 +401,7 @@ func (s *Server) await(timeout time.Duration, cond func() bool) bool {
 		}
 		select {
 		case <-changed:
-		case <-s.exited:
+		case <-s.proc.Done():
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			return cond()

@@ -15,7 +15,7 @@ func TestSecondSIGTERM(t *testing.T) {
 			s := Start(t, stack, Options{DrainTime: time.Minute})
 			s.Terminate(t)
 			start := time.Now()
-			if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			if err := s.proc.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
 			s.WaitExit(t, 10*time.Second)
