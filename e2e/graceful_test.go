@@ -18,14 +18,19 @@ import (
 )
 
 // heldGreeter answers SayHello at once, or, for the name "hold", once
-// release is closed.
+// release is closed; it tells held when it has such a call.
 type heldGreeter struct {
 	helloworld.UnimplementedGreeterServer
+	held    chan struct{}
 	release chan struct{}
 }
 
 func (g heldGreeter) SayHello(ctx context.Context, req *helloworld.HelloRequest) (*helloworld.HelloReply, error) {
 	if req.GetName() == "hold" {
+		select {
+		case g.held <- struct{}{}:
+		default:
+		}
 		select {
 		case <-g.release:
 		case <-ctx.Done():
@@ -35,22 +40,50 @@ func (g heldGreeter) SayHello(ctx context.Context, req *helloworld.HelloRequest)
 	return &helloworld.HelloReply{Message: "Hello " + req.GetName()}, nil
 }
 
-// gracefulServer serves the Greeter and grpc.health.v1 with grpc-go on
-// loopback, and returns the server, its health server, its address and
-// the channel that releases held calls.
-func gracefulServer(t *testing.T) (*grpc.Server, *health.Server, string, chan struct{}) {
+// gracefulGreeter is a grpc-go server of the Greeter (a heldGreeter) and
+// grpc.health.v1 on loopback.
+type gracefulGreeter struct {
+	srv     *grpc.Server
+	hs      *health.Server
+	addr    string
+	held    chan struct{}
+	release chan struct{} // closed to answer held calls
+}
+
+// gracefulServer starts a gracefulGreeter, stopped when the test ends.
+func gracefulServer(t *testing.T) *gracefulGreeter {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, hs, release := grpc.NewServer(), health.NewServer(), make(chan struct{})
-	helloworld.RegisterGreeterServer(srv, heldGreeter{release: release})
-	grpc_health_v1.RegisterHealthServer(srv, hs)
-	helloworld.SetGreeterServing(hs, true)
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(srv.Stop)
-	return srv, hs, l.Addr().String(), release
+	g := &gracefulGreeter{
+		srv: grpc.NewServer(), hs: health.NewServer(), addr: l.Addr().String(),
+		held: make(chan struct{}, 1), release: make(chan struct{}),
+	}
+	helloworld.RegisterGreeterServer(g.srv, heldGreeter{held: g.held, release: g.release})
+	grpc_health_v1.RegisterHealthServer(g.srv, g.hs)
+	helloworld.SetGreeterServing(g.hs, true)
+	go func() { _ = g.srv.Serve(l) }()
+	t.Cleanup(g.srv.Stop)
+	return g
+}
+
+// hold starts a call that the server holds until release is closed, waits
+// (at most 10 s) until the server has it, and returns the channel that
+// gets the call's result.
+func (g *gracefulGreeter) hold(t *testing.T, ctx context.Context) <-chan error {
+	t.Helper()
+	result := make(chan error, 1)
+	go func() { result <- greet(ctx, g.addr, "hold") }()
+	select {
+	case <-g.held:
+	case err := <-result:
+		t.Fatalf("the held call ended before the server held it: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held call did not reach the server within 10s")
+	}
+	return result
 }
 
 // greet calls SayHello on a connection of its own.
@@ -73,27 +106,25 @@ func TestStopGreeterGracefully(t *testing.T) {
 	t.Parallel()
 	t.Run("calls in flight finish", func(t *testing.T) {
 		t.Parallel()
-		srv, hs, addr, release := gracefulServer(t)
+		g := gracefulServer(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		held := make(chan error, 1)
-		go func() { held <- greet(ctx, addr, "hold") }()
-		time.Sleep(100 * time.Millisecond) // the held call reaches the server
+		held := g.hold(t, ctx)
 
 		start := time.Now()
 		stopped := make(chan struct{})
 		go func() {
-			helloworld.StopGreeterGracefully(ctx, srv, hs, 10*time.Second)
+			helloworld.StopGreeterGracefully(ctx, g.srv, g.hs, 10*time.Second)
 			close(stopped)
 		}()
-		waitNotServing(t, ctx, hs)
-		if err := greet(ctx, addr, "during the drain"); err != nil {
+		waitNotServing(t, ctx, g.hs)
+		if err := greet(ctx, g.addr, "during the drain"); err != nil {
 			t.Errorf("a new call while HAProxy's checks see the drain: %v", err)
 		}
 		time.Sleep(time.Until(start.Add(helloworld.GreeterDrainTime + 500*time.Millisecond)))
 		dialCtx, cancelDial := context.WithTimeout(ctx, time.Second)
 		defer cancelDial()
-		if err := greet(dialCtx, addr, "after the drain"); err == nil {
+		if err := greet(dialCtx, g.addr, "after the drain"); err == nil {
 			t.Error("a new connection after the drain time was served; the server should be stopping")
 		}
 		select {
@@ -101,7 +132,7 @@ func TestStopGreeterGracefully(t *testing.T) {
 			t.Fatal("the stop returned with a call in flight")
 		default:
 		}
-		close(release)
+		close(g.release)
 		if err := <-held; err != nil {
 			t.Errorf("the call in flight: %v", err)
 		}
@@ -116,14 +147,12 @@ func TestStopGreeterGracefully(t *testing.T) {
 	})
 	t.Run("grace bounds a call in flight", func(t *testing.T) {
 		t.Parallel()
-		srv, hs, addr, _ := gracefulServer(t)
+		g := gracefulServer(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		held := make(chan error, 1)
-		go func() { held <- greet(ctx, addr, "hold") }()
-		time.Sleep(100 * time.Millisecond)
+		held := g.hold(t, ctx)
 		start := time.Now()
-		helloworld.StopGreeterGracefully(ctx, srv, hs, 300*time.Millisecond)
+		helloworld.StopGreeterGracefully(ctx, g.srv, g.hs, 300*time.Millisecond)
 		if took := time.Since(start); took > helloworld.GreeterDrainTime+3*time.Second {
 			t.Errorf("stopped after %v, want about GreeterDrainTime (%v) and the grace (300ms)", took, helloworld.GreeterDrainTime)
 		}
