@@ -469,7 +469,7 @@ func (b *fileBuilder) httpMode(elem protoreflect.Descriptor, mode haproxycheckv1
 	case haproxycheckv1.Check_MODE_HTTP:
 		return true
 	}
-	b.addf(elem, "check.mode %d is unknown to this protoc-gen-haproxycheck; upgrade the plugin to the version of the options file", mode)
+	b.unknownValue(elem, "check.mode", mode)
 	return false
 }
 
@@ -482,8 +482,14 @@ func (b *fileBuilder) drainNotServing(elem protoreflect.Descriptor, ns haproxych
 	case haproxycheckv1.Check_NOT_SERVING_DOWN:
 		return false
 	}
-	b.addf(elem, "check.not_serving %d is unknown to this protoc-gen-haproxycheck; upgrade the plugin to the version of the options file", ns)
+	b.unknownValue(elem, "check.not_serving", ns)
 	return true
+}
+
+// unknownValue reports that field has an enum value that this plugin does
+// not know, as one of a newer options file would.
+func (b *fileBuilder) unknownValue(elem protoreflect.Descriptor, field string, v protoreflect.Enum) {
+	b.addf(elem, "%s %d is unknown to this protoc-gen-haproxycheck; upgrade the plugin to the version of the options file", field, v.Number())
 }
 
 // encode encodes c's call as the check sends it.

@@ -233,6 +233,16 @@ func TestBuildErrors(t *testing.T) {
 			want:  `svc/svc.proto: rpc svc.Svc.Check: check.servers.count 20000 is more than 10000 server slots`,
 		},
 		{
+			name:  "mode of a newer options file",
+			files: []string{file("", rpc("Check", ok+` check: {mode: 7}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.mode 7 is unknown to this protoc-gen-haproxycheck; upgrade the plugin to the version of the options file`,
+		},
+		{
+			name:  "not_serving of a newer options file",
+			files: []string{file("", rpc("Check", ok+` check: {not_serving: 9}`))},
+			want:  `svc/svc.proto: rpc svc.Svc.Check: check.not_serving 9 is unknown to this protoc-gen-haproxycheck; upgrade the plugin to the version of the options file`,
+		},
+		{
 			name:  "fall HAProxy rejects",
 			files: []string{file("", rpc("Check", ok+` check: {timing: {fall: 2147483648}}`))},
 			want:  `svc/svc.proto: rpc svc.Svc.Check: check.timing.fall 2147483648 is more than HAProxy takes (2147483647)`,
