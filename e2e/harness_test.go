@@ -106,18 +106,32 @@ func startHAProxy(t *testing.T, fragments []string, extra, name string, ips []st
 // gives the other.
 func waitState(t *testing.T, hap *haproxytest.HAProxy, backend, addr, want, check string, timeout time.Duration) haproxytest.Server {
 	t.Helper()
-	var last haproxytest.Server
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		s, ok, err := hap.ServerAt(backend, addr)
-		if err != nil {
-			t.Fatalf("reading servers of %s: %v", backend, err)
-		}
-		if last = s; ok && s.Status == want && s.CheckStatus == check {
-			return s
-		}
+	s, ok, err := hap.AwaitServer(backend, addr, timeout, func(s haproxytest.Server) bool {
+		return s.Status == want && s.CheckStatus == check
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("server %s of backend %s: %s with last check %s, want %s with %s after %v", addr, backend, last.Status, last.CheckStatus, want, check, timeout)
-	return last
+	if !ok {
+		t.Fatalf("server %s of backend %s: %s with last check %s, want %s with %s after %v", addr, backend, s.Status, s.CheckStatus, want, check, timeout)
+	}
+	return s
+}
+
+// firstCheck waits, at most 30 s, until HAProxy has checked the server of
+// backend at addr, and returns the server then.
+func firstCheck(t *testing.T, hap *haproxytest.HAProxy, backend, addr string) haproxytest.Server {
+	t.Helper()
+	s, ok, err := hap.AwaitServer(backend, addr, 30*time.Second, func(s haproxytest.Server) bool {
+		return strings.HasPrefix(s.CheckStatus, "L") || s.CheckStatus == "SOCKERR"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		t.Fatalf("HAProxy did not check %s of backend %s within 30s", addr, backend)
+	}
+	return s
 }
 
 // readFragment reads the fragment in file.

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/haproxytest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/probe"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/stacktest"
 	"github.com/haproxycheck/protoc-gen-haproxycheck/internal/testenv"
@@ -178,7 +177,7 @@ func testProbeGroup(t *testing.T, fragments map[string]string, g *probeGroup, po
 		f := readFragment(t, file)
 		for _, c := range g.cases {
 			addr := net.JoinHostPort(c.ip, port)
-			haproxyStatus := firstCheck(t, hap, backend, addr)
+			haproxyStatus := firstCheck(t, hap, backend, addr).CheckStatus
 			res := runProbe(t, f, addr, probe.Options{})
 			if res.Verdict.HAProxy.String() != haproxyStatus || haproxyStatus != c.want[backend] {
 				t.Errorf("%s, %s: HAProxy %s, probe %s (%s: %s); want both %s",
@@ -188,25 +187,6 @@ func testProbeGroup(t *testing.T, fragments map[string]string, g *probeGroup, po
 			t.Logf("%s, %s: HAProxy and probe %s; probe: %s", c.name, backend, haproxyStatus, res.Verdict.Reason)
 		}
 	}
-}
-
-// firstCheck waits, at most 30 s, until HAProxy has checked the server of
-// backend at addr, and returns the status of that check.
-func firstCheck(t *testing.T, hap *haproxytest.HAProxy, backend, addr string) string {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		s, ok, err := hap.ServerAt(backend, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if status := strings.TrimPrefix(s.CheckStatus, "* "); ok && strings.HasPrefix(status, "L") || status == "SOCKERR" {
-			return status
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("HAProxy did not check %s of backend %s within 30s", addr, backend)
-	return ""
 }
 
 // serveHTTP runs a Go HTTP server on addr that reads every request and

@@ -160,7 +160,7 @@ listen grpc_proxy_%d
 	// Every target's first check, by HAProxy and by the probe.
 	want := map[proxyRole]string{roleProxyHealthy: "L7OK", roleProxyNotServing: "L7OKC", roleProxyDraining: "L7OK", roleProxyDown: "L7OK"}
 	for _, tg := range targets {
-		tg.first = firstProxyCheck(t, checker, tg.addr)
+		tg.first = firstCheck(t, checker, "greeter", tg.addr)
 	}
 	probeTargets(t, f, targets)
 	for _, tg := range targets {
@@ -186,7 +186,11 @@ listen grpc_proxy_%d
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, ok := waitServer(checker, tg.addr, 10*time.Second, func(s haproxytest.Server) bool { return s.CheckStatus == "L7OKC" })
+			s, ok, err := checker.AwaitServer("greeter", tg.addr, 10*time.Second, func(s haproxytest.Server) bool { return s.CheckStatus == "L7OKC" })
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			if !ok {
 				t.Errorf("%s, %s: no L7OKC within 10s of turning not serving; last %s %s", tg.role, tg.path, s.Status, s.CheckStatus)
 				return
@@ -227,7 +231,11 @@ listen grpc_proxy_%d
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, ok := waitServer(checker, tg.addr, 20*time.Second, func(s haproxytest.Server) bool { return s.Status == "DOWN" })
+			s, ok, err := checker.AwaitServer("greeter", tg.addr, 20*time.Second, func(s haproxytest.Server) bool { return s.Status == "DOWN" })
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			if !ok {
 				t.Errorf("down, %s: not DOWN within 20s of the server's stop; last %s %s", tg.path, s.Status, s.CheckStatus)
 				return
@@ -319,35 +327,6 @@ func withRole(targets []*proxyTarget, role proxyRole) []*proxyTarget {
 		}
 	}
 	return out
-}
-
-// firstProxyCheck waits, at most 30 s, until HAProxy has checked the
-// server of backend greeter at addr, and returns the server then.
-func firstProxyCheck(t *testing.T, hap *haproxytest.HAProxy, addr string) haproxytest.Server {
-	t.Helper()
-	s, ok := waitServer(hap, addr, 30*time.Second, func(s haproxytest.Server) bool {
-		return strings.HasPrefix(s.CheckStatus, "L") || s.CheckStatus == "SOCKERR"
-	})
-	if !ok {
-		t.Fatalf("HAProxy did not check %s within 30s", addr)
-	}
-	return s
-}
-
-// waitServer waits, at most timeout, until the server of backend greeter
-// at addr satisfies cond, and returns it then, or last as it was.
-func waitServer(hap *haproxytest.HAProxy, addr string, timeout time.Duration, cond func(haproxytest.Server) bool) (last haproxytest.Server, ok bool) {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
-		s, found, err := hap.ServerAt("greeter", addr)
-		if err != nil || !found {
-			continue
-		}
-		last = s
-		if cond(s) {
-			return s, true
-		}
-	}
-	return last, false
 }
 
 // probeTargets probes every target at once, with the fragment's own

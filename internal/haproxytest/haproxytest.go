@@ -209,23 +209,35 @@ func (h *HAProxy) ServerAt(backend, addr string) (Server, bool, error) {
 // has status want, and returns it.
 func (h *HAProxy) WaitStatus(t testing.TB, backend, addr, want string, timeout time.Duration) Server {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	s, ok, err := h.AwaitServer(backend, addr, timeout, func(s Server) bool { return s.Status == want })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		t.Fatalf("server %s of backend %s: status %q, want %q after %v (last check %s)", addr, backend, s.Status, want, timeout, s.CheckStatus)
+	}
+	return s
+}
+
+// AwaitServer reads the server of backend at addr every 25 ms until cond
+// holds for it, at most timeout, and returns it then, or as it last was
+// (the zero Server if it never had addr) with false. It ends with the
+// error of a failed read of the stats.
+func (h *HAProxy) AwaitServer(backend, addr string, timeout time.Duration, cond func(Server) bool) (Server, bool, error) {
 	var last Server
-	for time.Now().Before(deadline) {
-		s, ok, err := h.ServerAt(backend, addr)
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
+		s, found, err := h.ServerAt(backend, addr)
 		if err != nil {
-			t.Fatalf("reading servers of %s: %v", backend, err)
+			return last, false, fmt.Errorf("reading servers of %s: %v", backend, err)
 		}
-		if ok {
+		if found {
 			last = s
-			if s.Status == want {
-				return s
+			if cond(s) {
+				return s, true, nil
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("server %s of backend %s: status %q, want %q after %v (last check %s)", addr, backend, last.Status, want, timeout, last.CheckStatus)
-	return Server{}
+	return last, false, nil
 }
 
 // validateMain is the main configuration that Validate loads fragments
