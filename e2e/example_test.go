@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -72,7 +71,7 @@ func runTests(m *testing.M) int {
 // serverProcess is a running example server.
 type serverProcess struct {
 	*testenv.Process
-	log bytes.Buffer
+	log testenv.Output
 }
 
 // startExampleServer runs the example server on addr, serving services, and

@@ -4,7 +4,6 @@ package haproxytest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/csv"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,8 +37,7 @@ type Server struct {
 // HAProxy is a running haproxy process.
 type HAProxy struct {
 	socket string
-	mu     sync.Mutex
-	log    bytes.Buffer
+	log    testenv.Output
 }
 
 // MainConfig returns a minimal main configuration for tests: the stats
@@ -90,8 +87,7 @@ func Start(t testing.TB, dir, socket, main string, fragments []string, env []str
 	h := &HAProxy{socket: socket}
 	cmd := exec.Command(bin, append([]string{"-db"}, configArgs(t, dir, main, fragments)...)...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout = h.logWriter()
-	cmd.Stderr = h.logWriter()
+	cmd.Stdout, cmd.Stderr = &h.log, &h.log
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("HAPROXYCHECK_TEST_LOG") != "" {
 			t.Logf("haproxy log:\n%s", h.Log())
@@ -115,22 +111,8 @@ func Start(t testing.TB, dir, socket, main string, fragments []string, env []str
 	}
 }
 
-type logWriter struct{ h *HAProxy }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.h.mu.Lock()
-	defer w.h.mu.Unlock()
-	return w.h.log.Write(p)
-}
-
-func (h *HAProxy) logWriter() io.Writer { return logWriter{h} }
-
 // Log returns what haproxy has logged so far.
-func (h *HAProxy) Log() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.log.String()
-}
+func (h *HAProxy) Log() string { return h.log.String() }
 
 // command sends one command to the stats socket and returns the answer.
 func (h *HAProxy) command(cmd string) (string, error) {

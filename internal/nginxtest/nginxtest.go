@@ -4,17 +4,14 @@
 package nginxtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,8 +23,7 @@ import (
 type Nginx struct {
 	dir   string
 	addrs []string
-	mu    sync.Mutex
-	log   bytes.Buffer
+	log   testenv.Output
 }
 
 // startTimeout bounds how long Start waits for nginx to accept
@@ -141,8 +137,7 @@ func Start(t testing.TB, dir, config string) *Nginx {
 	// -e stderr: the error log nginx opens before it has read the
 	// configuration, compiled in as /var/log/nginx/error.log.
 	cmd := exec.Command(bin, "-p", dir+"/", "-c", confPath, "-e", "stderr")
-	cmd.Stdout = n.logWriter()
-	cmd.Stderr = n.logWriter()
+	cmd.Stdout, cmd.Stderr = &n.log, &n.log
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("HAPROXYCHECK_TEST_LOG") != "" {
 			t.Logf("nginx log:\n%s\naccess log:\n%s", n.Log(), n.AccessLog())
@@ -190,16 +185,6 @@ func dial(addr string, deadline time.Time) error {
 	return conn.Close()
 }
 
-type logWriter struct{ n *Nginx }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.n.mu.Lock()
-	defer w.n.mu.Unlock()
-	return w.n.log.Write(p)
-}
-
-func (n *Nginx) logWriter() io.Writer { return logWriter{n} }
-
 // Addrs returns the addresses nginx listens on, as the configuration
 // gives them.
 func (n *Nginx) Addrs() []string { return n.addrs }
@@ -208,11 +193,7 @@ func (n *Nginx) Addrs() []string { return n.addrs }
 func (n *Nginx) Dir() string { return n.dir }
 
 // Log returns what nginx has written to its error log (its stderr) so far.
-func (n *Nginx) Log() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.log.String()
-}
+func (n *Nginx) Log() string { return n.log.String() }
 
 // AccessLog returns nginx's access log so far: one line per request, in
 // the combined format, with the HTTP status.
