@@ -209,11 +209,13 @@ func (s *scenario) inFlightOnKilled(c callRecord, k *killed, calls []callRecord,
 }
 
 // reconnecting reports whether, in mode tcp, the failed call c ended after
-// k was sent SIGKILL, before any call of its client succeeded again, and a
-// connection of its client went to the killed server: the one it had when
-// k was killed, or one it dialed after (HAProxy sends a new connection to
-// the dying process for the milliseconds it still accepts). The client was
-// reconnecting after its connection to the killed server broke.
+// k was sent SIGKILL, before any call of its client succeeded again on
+// another server (the dying process still answers until it is gone), and
+// a connection of its client went to the killed server: the one it had
+// when k was killed, or one it dialed after (HAProxy sends a new
+// connection to the dying process for the milliseconds it still accepts).
+// The client was reconnecting after its connection to the killed server
+// broke.
 func (s *scenario) reconnecting(c callRecord, k *killed, calls []callRecord, conns map[string]frontendConn) bool {
 	if s.mode.name != "tcp" || c.end.Before(k.signalled) {
 		return false
@@ -226,7 +228,7 @@ func (s *scenario) reconnecting(c callRecord, k *killed, calls []callRecord, con
 		if o.worker != c.worker || !o.start.Before(c.start) {
 			continue
 		}
-		if !o.failed() && o.end.After(k.signalled) {
+		if !o.failed() && o.end.After(k.signalled) && o.server != k.id {
 			return false // the client had recovered
 		}
 		broken = broken || o.end.After(k.signalled) && toKilled(o.dialed)
