@@ -209,29 +209,46 @@ func (s *scenario) inFlightOnKilled(c callRecord, k *killed, calls []callRecord,
 }
 
 // reconnecting reports whether, in mode tcp, the failed call c ended after
-// k was sent SIGKILL, before any call of its client succeeded again on
-// another server (the dying process still answers until it is gone), and
-// a connection of its client went to the killed server: the one it had
-// when k was killed, or one it dialed after (HAProxy sends a new
-// connection to the dying process for the milliseconds it still accepts).
-// The client was reconnecting after its connection to the killed server
-// broke.
+// k was sent SIGKILL, a connection of its client went to the killed
+// server (the one it had when k was killed, or one it dialed after:
+// HAProxy sends a new connection to the dying process for the
+// milliseconds it still accepts), and no call of its client succeeded on
+// another server since that connection broke for it: at SIGKILL, or when
+// HAProxy accepted the later one. The client was reconnecting after its
+// connection to the killed server broke. (The dying process itself still
+// answers calls until it is gone.)
 func (s *scenario) reconnecting(c callRecord, k *killed, calls []callRecord, conns map[string]frontendConn) bool {
 	if s.mode.name != "tcp" || c.end.Before(k.signalled) {
 		return false
 	}
-	toKilled := func(local string) bool { return local != "" && conns[local].server == k.addr }
-	broken := toKilled(c.local) || toKilled(c.dialed)
-	var last *callRecord // the last call of the client before c on a connection
+	var earlier []*callRecord // the calls of the client before c
 	for i := range calls {
-		o := &calls[i]
-		if o.worker != c.worker || !o.start.Before(c.start) {
-			continue
+		if o := &calls[i]; o.worker == c.worker && o.start.Before(c.start) {
+			earlier = append(earlier, o)
 		}
-		if !o.failed() && o.end.After(k.signalled) && o.server != k.id {
+	}
+	toKilled := func(local string) bool { return local != "" && conns[local].server == k.addr }
+	broken, since := false, k.signalled
+	brokeOn := func(local string) {
+		if toKilled(local) {
+			broken = true
+			if accepted := conns[local].accepted; accepted.After(since) {
+				since = accepted
+			}
+		}
+	}
+	brokeOn(c.local)
+	brokeOn(c.dialed)
+	for _, o := range earlier {
+		if o.end.After(k.signalled) {
+			brokeOn(o.dialed)
+		}
+	}
+	var last *callRecord // the last call of the client before c on a connection
+	for _, o := range earlier {
+		if !o.failed() && o.end.After(since) && o.server != k.id {
 			return false // the client had recovered
 		}
-		broken = broken || o.end.After(k.signalled) && toKilled(o.dialed)
 		if o.local != "" && (last == nil || o.start.After(last.start)) {
 			last = o
 		}
