@@ -49,13 +49,23 @@ var (
 	headersFlags          = flagCombinations(http2.FlagHeadersEndStream, http2.FlagHeadersEndHeaders, http2.FlagHeadersPadded, http2.FlagHeadersPriority)
 	endStreamFlags        = withFlag(headersFlags, http2.FlagHeadersEndStream, true)
 	openStreamFlags       = withFlag(headersFlags, http2.FlagHeadersEndStream, false)
-	paddedFlags           = withFlag(withFlag(headersFlags, http2.FlagHeadersPadded, true), http2.FlagHeadersPriority, false)
-	priorityFlags         = withFlag(withFlag(headersFlags, http2.FlagHeadersPriority, true), http2.FlagHeadersPadded, false)
-	paddedPriorityFlags   = withFlag(withFlag(headersFlags, http2.FlagHeadersPriority, true), http2.FlagHeadersPadded, true)
+	plainHeadersFlags     = withFlag(withFlag(headersFlags, http2.FlagHeadersPadded, false), http2.FlagHeadersPriority, false)
 	dataEndStreamFlags    = []byte{byte(http2.FlagDataEndStream), byte(http2.FlagDataEndStream | http2.FlagDataPadded)}
 	continuationMoreFlags = []byte{0}
 	continuationEndFlags  = []byte{byte(http2.FlagContinuationEndHeaders)}
 )
+
+// headersFields are the fields that start a HEADERS frame's payload before
+// its header block fragment (RFC 9113, section 6.2), by the flags that
+// announce them: a frame shorter than its fields is a connection error.
+var headersFields = []struct {
+	flags []byte
+	size  int
+}{
+	{withFlag(withFlag(headersFlags, http2.FlagHeadersPadded, true), http2.FlagHeadersPriority, false), 1},
+	{withFlag(withFlag(headersFlags, http2.FlagHeadersPadded, false), http2.FlagHeadersPriority, true), 5},
+	{withFlag(withFlag(headersFlags, http2.FlagHeadersPadded, true), http2.FlagHeadersPriority, true), 6},
+}
 
 // flagCombinations returns every combination of flags, in increasing order.
 func flagCombinations(flags ...http2.Flags) []byte {
@@ -199,12 +209,9 @@ func blockSubpatterns() []subpattern {
 		// P skips the start of a HEADERS frame's payload that is not
 		// header block: the pad length when PADDED, the priority fields
 		// when PRIORITY (RFC 9113, section 6.2), read from the flags 5
-		// bytes back.
-		{name: "P", body: "(?>" +
-			"(?<=" + class(paddedFlags) + ".{4})." +
-			"|(?<=" + class(priorityFlags) + ".{4}).{5}" +
-			"|(?<=" + class(paddedPriorityFlags) + ".{4}).{6}" +
-			"|)"},
+		// bytes back and the length 9 bytes back. It fails on a frame too
+		// short to hold them, which HTTP/2 makes a connection error.
+		{name: "P", body: headersFieldsSkip()},
 		// U is a dynamic table size update (RFC 7541, section 6.3),
 		// which may start a header block.
 		{name: "U", body: `[\x20-\x3e]|\x3f[\x80-\xff]*+[\x00-\x7f]`},
@@ -215,6 +222,25 @@ func blockSubpatterns() []subpattern {
 		// header field anywhere.
 		{name: "K", body: k},
 	}
+}
+
+// headersFieldsSkip returns the body of P.
+func headersFieldsSkip() string {
+	alts := []string{"(?<=" + class(plainHeadersFlags) + ".{4})"}
+	for _, f := range headersFields {
+		alts = append(alts, fmt.Sprintf(`(?<=\x00(?:%s.|\x00[\x%02x-\xff]).%s.{4})%s`, byteRange(1, maxLengthHigh), f.size, class(f.flags), skip(f.size)))
+	}
+	return "(?>" + strings.Join(alts, "|") + ")"
+}
+
+// shortHeaders matches the header of a HEADERS frame on stream 1 shorter
+// than the fields its flags announce.
+func shortHeaders() string {
+	alts := make([]string, len(headersFields))
+	for i, f := range headersFields {
+		alts[i] = `\x00\x00` + byteRange(0, byte(f.size-1)) + literal([]byte{byte(http2.FrameHeaders)}) + class(f.flags)
+	}
+	return "(?:" + strings.Join(alts, "|") + ")" + streamID(wire.StreamID)
 }
 
 // endHeaders returns the flags in set with END_HEADERS set, or unset.
@@ -237,7 +263,8 @@ func headerBlock(set []byte) string {
 // (trailers, or a Trailers-Only answer), DATA that ends stream 1, a
 // RST_STREAM of stream 1, a GOAWAY that refuses stream 1, response
 // headers with a :status other than 200, a HEADERS or CONTINUATION frame
-// of stream 1 with flags that HTTP/2 does not define, or bytes that
+// of stream 1 with flags that HTTP/2 does not define, a HEADERS frame of
+// stream 1 too short for the fields its flags announce, or bytes that
 // cannot start a frame; or an answer that does not start with a SETTINGS
 // frame, and so is not HTTP/2 at all.
 func EndOfCallPattern() string {
@@ -248,6 +275,7 @@ func EndOfCallPattern() string {
 		header(http2.FrameGoAway, nil, 0) + `[\x00\x80]\x00\x00\x00`,
 		"(?=" + header(http2.FrameHeaders, headersFlags, wire.StreamID) + ").{9}(?&P)(?&U)*+(?!" + statusOK + ")(?:" + statusAny + ")",
 		`(?!\x00(?:` + byteRange(0, maxLengthHigh) + `|\z)).`,
+		shortHeaders(),
 		// Flags that HTTP/2 does not define, which a server must not send,
 		// on a frame that the patterns read.
 		`\x00` + byteRange(0, maxLengthHigh) + ".(?:" + literal([]byte{byte(http2.FrameHeaders)}) + "[^" + literal(headersFlags) + "]" +
@@ -300,10 +328,11 @@ func CallPattern(message []byte) string {
 		// CONTINUATION frame headers.
 		subpattern{name: "G", body: grpcStatusZero(), uses: []string{"K"}},
 	)
-	// The trailers must not start with a :status, as the end-of-call rule
-	// reads any HEADERS frame that does as response headers, and must hold
-	// G: the block is captured whole, and what follows it as rest, so that
-	// a G that ends before rest starts is one of the block's.
+	// The trailers must hold the fields their flags announce, must not
+	// start with a :status, as the end-of-call rule reads any HEADERS frame
+	// that does as response headers, and must hold G: the block is captured
+	// whole, and what follows it as rest, so that a G that ends before rest
+	// starts is one of the block's.
 	//
 	// The message is read byte by byte, but the frames it comes in must
 	// end where the message ends: the frames from the first DATA frame on,
@@ -312,7 +341,7 @@ func CallPattern(message []byte) string {
 	body := "(?=" + header(http2.FrameSettings, nil, 0) + ")(?&O)*+(?&R)(?&E)*+" +
 		"(?=(?:(?&E)|(?=" + dataHeader + ")(?&F))*+(?<frames>.*+))" +
 		dataHeader + strings.Join(parts, "(?&Y)?") + "(?&E)*+(?=\\k<frames>\\z)" +
-		"(?=(?:" + headerBlock(endStreamFlags) + ")(?<rest>.*+))(?!.{9}(?&P)(?&U)*+(?:" + statusAny + "))" +
+		"(?=(?:" + headerBlock(endStreamFlags) + ")(?<rest>.*+))(?=.{9}(?&P)(?!(?&U)*+(?:" + statusAny + ")))" +
 		".{9}(?=.*?(?&G)(?=.*\\k<rest>\\z))"
 	return compose(body, defs, "O", "E", "Y", "R", "G", "F", "C")
 }

@@ -51,6 +51,20 @@ func Exotic() []Answer {
 					frame(func(fr *http2.Framer) error { return fr.WriteRawFrame(http2.FrameData, 0xF6, wire.StreamID, m.Healthy) }).
 					trailers("0", "")
 			}),
+		healthy("headers-priority-status-like", "response HEADERS with PRIORITY (flags 0x24) whose stream dependency, 0x4e826c02, reads like a :status 500 literal to whoever skips the priority fields too early",
+			func(b *builder, m Messages) {
+				b.serverPreface().headersParam(b.fields(responseFields()...), false,
+					http2.HeadersFrameParam{Priority: http2.PriorityParam{StreamDep: 0x4e826c02, Weight: 15}}).
+					data(m.Healthy, false).trailers("0", "")
+			}),
+		failed("headers-short-priority", "response headers in a HEADERS frame with PRIORITY (flags 0x24) of 4 bytes, shorter than its 5 bytes of priority fields: a connection error (RFC 9113, section 6.2); then the healthy message and trailers",
+			func(b *builder, m Messages) {
+				b.serverPreface().
+					frame(func(fr *http2.Framer) error {
+						return fr.WriteRawFrame(http2.FrameHeaders, http2.FlagHeadersPriority|http2.FlagHeadersEndHeaders, wire.StreamID, []byte{0, 0, 0, 0})
+					}).
+					data(m.Healthy, false).trailers("0", "")
+			}),
 		failed("no-server-settings", "a healthy call without the server's SETTINGS first: a client fails the connection (RFC 9113, section 3.4), though every byte a check looks for is there",
 			func(b *builder, m Messages) { b.response().data(m.Healthy, false).trailers("0", "") }),
 		closing(failed("garbage-with-message", "not HTTP/2, yet it holds the healthy message and a trailers frame header; then the server closes",

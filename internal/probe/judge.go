@@ -96,6 +96,8 @@ func stopsCall(a []byte, off int) bool {
 	case h.typ == http2.FrameHeaders && h.stream == wire.StreamID && !legalHeadersFlags(h.flags),
 		h.typ == http2.FrameContinuation && h.stream == wire.StreamID && h.flags != 0 && h.flags != http2.FlagContinuationEndHeaders:
 		return true // flags that HTTP/2 does not define
+	case h.stream == wire.StreamID && shortHeaders(h):
+		return true // a frame too short for its fields
 	case h.typ == http2.FrameHeaders && h.stream == wire.StreamID:
 		if _, ok := headerBlockEnd(a, off); ok && h.flags.Has(http2.FlagHeadersEndStream) {
 			return true
@@ -140,19 +142,31 @@ func headerBlockEnd(a []byte, off int) (int, bool) {
 	}
 }
 
+// headersFieldsLen is the length of the fields before the header block
+// fragment of a HEADERS frame with flags f: the pad length when PADDED,
+// and the priority fields when PRIORITY.
+func headersFieldsLen(f http2.Flags) int {
+	n := 0
+	if f.Has(http2.FlagHeadersPadded) {
+		n++
+	}
+	if f.Has(http2.FlagHeadersPriority) {
+		n += 5
+	}
+	return n
+}
+
+// shortHeaders reports whether h is a HEADERS frame too short for the
+// fields its flags announce, which HTTP/2 makes a connection error.
+func shortHeaders(h frameHeader) bool {
+	return h.typ == http2.FrameHeaders && h.length < headersFieldsLen(h.flags)
+}
+
 // fieldsStart returns the offset of the header block fragment in the
-// HEADERS frame at a[off:]: after the pad length when PADDED, and the
-// priority fields when PRIORITY.
+// HEADERS frame at a[off:].
 func fieldsStart(a []byte, off int) int {
 	h, _ := headerAt(a, off)
-	p := off + frameHeaderLen
-	if h.flags.Has(http2.FlagHeadersPadded) {
-		p++
-	}
-	if h.flags.Has(http2.FlagHeadersPriority) {
-		p += 5
-	}
-	return p
+	return off + frameHeaderLen + headersFieldsLen(h.flags)
 }
 
 // skipSizeUpdates returns the offset after the dynamic table size updates
@@ -254,7 +268,7 @@ func successfulCall(a, message []byte) bool {
 	}
 	off := skipOthers(a, 0, false)
 	h, ok := headerAt(a, off)
-	if !ok || h.typ != http2.FrameHeaders || h.stream != wire.StreamID || !legalHeadersFlags(h.flags) || h.flags.Has(http2.FlagHeadersEndStream) {
+	if !ok || h.typ != http2.FrameHeaders || h.stream != wire.StreamID || !legalHeadersFlags(h.flags) || shortHeaders(h) || h.flags.Has(http2.FlagHeadersEndStream) {
 		return false
 	}
 	if complete, ok200 := statusField(a, skipSizeUpdates(a, fieldsStart(a, off))); !complete || !ok200 {
@@ -323,7 +337,7 @@ func skipDataFrames(a []byte, off int) int {
 // 0 starts at a[off:].
 func trailersFrom(a []byte, off int) bool {
 	t, ok := headerAt(a, off)
-	if !ok || t.typ != http2.FrameHeaders || t.stream != wire.StreamID || !legalHeadersFlags(t.flags) || !t.flags.Has(http2.FlagHeadersEndStream) {
+	if !ok || t.typ != http2.FrameHeaders || t.stream != wire.StreamID || !legalHeadersFlags(t.flags) || shortHeaders(t) || !t.flags.Has(http2.FlagHeadersEndStream) {
 		return false
 	}
 	if complete, _ := statusField(a, skipSizeUpdates(a, fieldsStart(a, off))); complete {
