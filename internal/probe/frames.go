@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -33,6 +34,13 @@ type Exchange struct {
 	// Problem says why the bytes, or their end, are not HTTP/2 frames;
 	// empty when they are.
 	Problem string `json:"problem,omitempty"`
+	// Truncated reports that the bytes end inside a frame, before the
+	// whole of it arrived.
+	Truncated bool `json:"truncated,omitempty"`
+	// ConnectionError reports that a client fails the connection on these
+	// bytes (RFC 9113, section 5.4.1): they hold a frame that it cannot
+	// parse, or bytes that cannot be one. Problem says which.
+	ConnectionError bool `json:"connection_error,omitempty"`
 }
 
 // Frame is one HTTP/2 frame (RFC 9113, section 4), decoded.
@@ -177,7 +185,11 @@ func decodeExchange(b []byte, client bool) Exchange {
 			e.Problem = fmt.Sprintf("invalid HEADERS on stream %d: %v", streamErr.StreamID, fr.ErrorDetail())
 			continue
 		case errors.Is(err, io.EOF) && len(rest) == 0:
+		case errors.Is(err, io.ErrUnexpectedEOF) && wholeFrame(rest):
+			h, _ := http2.ReadFrameHeader(bytes.NewReader(rest))
+			e.Problem, e.ConnectionError = malformedFrame(h), true
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			e.Truncated = true
 			e.Problem = fmt.Sprintf("the bytes end inside a frame header (%d of its %d bytes)", len(rest), frameHeaderLen)
 			if h, err := http2.ReadFrameHeader(bytes.NewReader(rest)); err == nil {
 				// The rules judged as soon as this frame's header arrived.
@@ -185,7 +197,7 @@ func decodeExchange(b []byte, client bool) Exchange {
 				e.Problem = fmt.Sprintf("the bytes end inside the last frame, with %d of its %d payload bytes", len(rest)-frameHeaderLen, h.Length)
 			}
 		case err != nil:
-			e.Problem = fmt.Sprintf("not a valid HTTP/2 frame: %v", err)
+			e.Problem, e.ConnectionError = fmt.Sprintf("not a valid HTTP/2 frame: %v", err), true
 		}
 		if err != nil {
 			e.Messages = splitMessages(data, &e.Problem)
@@ -196,6 +208,25 @@ func decodeExchange(b []byte, client bool) Exchange {
 			data = append(data, d.Data()...)
 		}
 	}
+}
+
+// wholeFrame reports whether b starts with a frame header and all the
+// payload it announces.
+func wholeFrame(b []byte) bool {
+	h, err := http2.ReadFrameHeader(bytes.NewReader(b))
+	return err == nil && len(b) >= frameHeaderLen+int(h.Length)
+}
+
+// malformedFrame says why a client cannot parse the whole frame whose
+// header is h, where its payload ends early for the fields it must hold.
+func malformedFrame(h http2.FrameHeader) string {
+	f := Frame{Type: h.Type, Flags: h.Flags}
+	if n := headersFieldsLen(h.Flags); h.Type == http2.FrameHeaders && int(h.Length) < n {
+		return fmt.Sprintf("a HEADERS frame on stream %d holds %d bytes, fewer than the %d bytes of fields its flags (%s) announce: a connection error (RFC 9113, section 6.2)",
+			h.StreamID, h.Length, n, strings.Join(f.FlagNames(), "|"))
+	}
+	return fmt.Sprintf("a %s frame on stream %d (flags %s) holds %d bytes, too few for its fields: a connection error (RFC 9113, section 6)",
+		h.Type, h.StreamID, strings.Join(f.FlagNames(), "|"), h.Length)
 }
 
 // notHTTP2 says what b is when a server's answer is plainly not HTTP/2,

@@ -167,6 +167,18 @@ func TestCannedAnswers(t *testing.T) {
 		status:  probe.L7RSP,
 		reasons: []string{`content-type "text/plain"`, "ended the stream with DATA instead of trailers"},
 	}, {
+		name: "HEADERS too short for its priority fields",
+		serve: answerWith(func(t *testing.T) []byte {
+			a := newAnswer(t)
+			if err := a.fr.WriteRawFrame(http2.FrameHeaders, http2.FlagHeadersPriority|http2.FlagHeadersEndHeaders, 1, []byte{0, 0, 0, 0}); err != nil {
+				t.Fatal(err)
+			}
+			return a.data(t, false, serving).buf.Bytes()
+		}),
+		class:   probe.WrongAnswer,
+		status:  probe.L7RSP,
+		reasons: []string{"a HEADERS frame on stream 1 holds 4 bytes, fewer than the 5 bytes of fields its flags (END_HEADERS|PRIORITY) announce: a connection error"},
+	}, {
 		name:    "silent",
 		serve:   func(t *testing.T, conn net.Conn) { hold(conn) },
 		class:   probe.Timeout,

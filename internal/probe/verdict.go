@@ -127,6 +127,8 @@ func (c *check) clientReading() string {
 	switch {
 	case notHTTP2(c.received) != "" || len(c.res.Received.Frames) > 0 && c.res.Received.Frames[0].Type != http2.FrameSettings:
 		return clientFailed // a client fails the connection at once
+	case c.res.Received.ConnectionError && call.End == NotEnded:
+		return clientFailed // a client fails the connection, and the call with it
 	case call.End == EndRefused, call.HTTPStatus != 0 && call.HTTPStatus != 200:
 		return clientFailed // whatever follows, the call fails
 	case call.End == NotEnded:
@@ -149,7 +151,10 @@ func (c *check) unseen(status Status, client string) string {
 		clientHealthy:    status == L7OK,
 		clientNotServing: status == L7OKC || status == L7RSP && !c.f.Contract.NotServingDrains,
 		clientFailed:     status == L7RSP || status == L7TOUT,
-		clientNotEnded:   status == L7TOUT || status == L7RSP && c.lastRead,
+		// The rules fail an answer that has not ended once it can never
+		// be a healthy call, which they may see before its last frame is
+		// whole.
+		clientNotEnded: status == L7TOUT || status == L7RSP && (c.lastRead || c.res.Received.Truncated),
 	}[client]
 	if agree {
 		return ""
@@ -203,6 +208,9 @@ func (c *check) answerProblem() string {
 		return "the server refused the call with GOAWAY " + goAwayText(call.GoAway)
 	case call.End == EndReset:
 		return "the server reset the call with " + call.endText()
+	case rec.ConnectionError && call.End == NotEnded && (call.HTTPStatus == 0 || call.HTTPStatus == 200 && call.grpcContentType()):
+		// Response headers that already failed the call are named below.
+		return rec.Problem + closed
 	case call.HTTPStatus == 0 && call.End != NotEnded:
 		return fmt.Sprintf("the server ended the call with %s, without the healthy response", call.endText())
 	case call.HTTPStatus == 0 && call.GoAway != nil:
