@@ -228,7 +228,9 @@ func blockSubpatterns() []subpattern {
 func headersFieldsSkip() string {
 	alts := []string{"(?<=" + class(plainHeadersFlags) + ".{4})"}
 	for _, f := range headersFields {
-		alts = append(alts, fmt.Sprintf(`(?<=\x00(?:%s.|\x00[\x%02x-\xff]).%s.{4})%s`, byteRange(1, maxLengthHigh), f.size, class(f.flags), skip(f.size)))
+		// A frame length of at least f.size.
+		length := `\x00(?:` + byteRange(1, maxLengthHigh) + "." + `|\x00` + byteRange(byte(f.size), 0xff) + ")"
+		alts = append(alts, "(?<="+length+"."+class(f.flags)+".{4})"+skip(f.size))
 	}
 	return "(?>" + strings.Join(alts, "|") + ")"
 }

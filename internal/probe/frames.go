@@ -185,14 +185,17 @@ func decodeExchange(b []byte, client bool) Exchange {
 			e.Problem = fmt.Sprintf("invalid HEADERS on stream %d: %v", streamErr.StreamID, fr.ErrorDetail())
 			continue
 		case errors.Is(err, io.EOF) && len(rest) == 0:
-		case errors.Is(err, io.ErrUnexpectedEOF) && wholeFrame(rest):
-			h, _ := http2.ReadFrameHeader(bytes.NewReader(rest))
-			e.Problem, e.ConnectionError = malformedFrame(h), true
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			e.Truncated = true
-			e.Problem = fmt.Sprintf("the bytes end inside a frame header (%d of its %d bytes)", len(rest), frameHeaderLen)
-			if h, err := http2.ReadFrameHeader(bytes.NewReader(rest)); err == nil {
+			switch h, herr := http2.ReadFrameHeader(bytes.NewReader(rest)); {
+			case herr != nil:
+				e.Truncated = true
+				e.Problem = fmt.Sprintf("the bytes end inside a frame header (%d of its %d bytes)", len(rest), frameHeaderLen)
+			case len(rest) >= frameHeaderLen+int(h.Length):
+				// The whole frame is there, too short for its fields.
+				e.Problem, e.ConnectionError = malformedFrame(h), true
+			default:
 				// The rules judged as soon as this frame's header arrived.
+				e.Truncated = true
 				e.Frames = append(e.Frames, Frame{Type: h.Type, Flags: h.Flags, Stream: h.StreamID, Length: h.Length, Incomplete: true})
 				e.Problem = fmt.Sprintf("the bytes end inside the last frame, with %d of its %d payload bytes", len(rest)-frameHeaderLen, h.Length)
 			}
@@ -208,13 +211,6 @@ func decodeExchange(b []byte, client bool) Exchange {
 			data = append(data, d.Data()...)
 		}
 	}
-}
-
-// wholeFrame reports whether b starts with a frame header and all the
-// payload it announces.
-func wholeFrame(b []byte) bool {
-	h, err := http2.ReadFrameHeader(bytes.NewReader(b))
-	return err == nil && len(b) >= frameHeaderLen+int(h.Length)
 }
 
 // malformedFrame says why a client cannot parse the whole frame whose
